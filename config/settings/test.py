@@ -1,0 +1,10 @@
+from .base import *  # noqa: F403
+from .base import VAR_DIR, database_from_env
+
+# pytest-django creates and drops "test_<NAME>" on the same server, so the demo's data is untouched
+# and the demo and the tests can run at once.
+DATABASES = {"default": database_from_env("stylerec")}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures
+MEDIA_ROOT = VAR_DIR / "test-media"
+CELERY_TASK_ALWAYS_EAGER = True  # unit tests run eagerly; worker tests override this
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -1,0 +1,3 @@
+"""stylerec: personalised, explainable recommendations for Django stores."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class StyleRecConfig(AppConfig):
+    name = "stylerec"
+    verbose_name = "stylerec recommendations"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from stylerec import checks  # noqa: F401  (registers system checks)

@@ -1,0 +1,110 @@
+"""The one settings object of stylerec.
+
+Hosts configure stylerec with a single ``STYLEREC`` dict in their settings (plus the swappable
+``STYLEREC_PRODUCT_MODEL``, which must be a top-level setting because Django's swappable machinery
+reads it there). Values are read at call time through ``stylerec_settings`` and the cache is dropped
+when Django's ``setting_changed`` fires, so ``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+DEFAULT_PRODUCT_MODEL = "stylerec.Product"
+
+DEFAULTS: dict[str, Any] = {
+    # --- models (import strings; each class documents its own options) -----------------------
+    "TEXT_ENCODER": "stylerec.ml.text.TransformerTextEncoder",
+    "TEXT_ENCODER_OPTIONS": {},  # e.g. {"model": "intfloat/multilingual-e5-small"}
+    "SENTIMENT_MODEL": "stylerec.ml.sentiment.TrainedHeadSentiment",
+    "SENTIMENT_MODEL_OPTIONS": {},  # e.g. {"model": "path/or/hub-id"} for HFSequenceClassifierSentiment
+    "PREFERENCE_EXTRACTOR": "stylerec.ml.preferences.LexiconPreferenceExtractor",
+    "PREFERENCE_EXTRACTOR_OPTIONS": {},
+    "IMAGE_ENCODER": "stylerec.ml.vision.EfficientNetImageEncoder",
+    "IMAGE_ENCODER_OPTIONS": {},
+    "STYLE_SCORER": "stylerec.ml.styles.PrototypeStyleScorer",
+    "STYLE_SCORER_OPTIONS": {},
+    "STYLE_TRANSFER": "stylerec.ml.transfer.OnnxStyleTransfer",
+    "STYLE_TRANSFER_OPTIONS": {},
+    # Where trained artifacts (the sentiment head) live; None -> ~/.cache/stylerec/models
+    "MODEL_DIR": None,
+    # "auto" picks CUDA when present, else CPU; "cpu" or "cuda" force one.
+    "DEVICE": "auto",
+    # --- input limits -------------------------------------------------------------------------
+    "MAX_IMAGE_PIXELS": 40_000_000,  # decompression-bomb guard, also given to Pillow
+    "MAX_IMAGE_BYTES": 15 * 1024 * 1024,
+    "MAX_TEXT_CHARS": 4000,  # longer texts are truncated, never rejected
+    "MAX_REVIEW_CHARS": 5000,  # what the review form and API accept
+    # --- pipeline -----------------------------------------------------------------------------
+    "AUTO_COMPUTE": True,  # enqueue artifact work on save
+    "GPU_QUEUE": "stylerec.gpu",
+    "CPU_QUEUE": "stylerec.cpu",
+    "TASK_ROUTES": None,  # None -> model inference on GPU_QUEUE, the rest on CPU_QUEUE
+    "BATCH_SIZE": 32,
+    "STYLED_IMAGE_SIZE": 320,  # longest side of stored styled images, in pixels
+    "PRECOMPUTE_STYLED_TOP_N": 50,  # best sellers whose styled images are made ahead of time
+    # --- serving ------------------------------------------------------------------------------
+    "DEFAULT_K": 8,
+    "MAX_K": 50,
+    "HNSW_EF_SEARCH": 100,
+    "CACHE_TIMEOUT": 300,
+    "CACHE_ALIAS": "default",
+}
+
+IMPORT_STRINGS = {
+    "TEXT_ENCODER",
+    "SENTIMENT_MODEL",
+    "PREFERENCE_EXTRACTOR",
+    "IMAGE_ENCODER",
+    "STYLE_SCORER",
+    "STYLE_TRANSFER",
+}
+
+
+class StyleRecSettings:
+    """Attribute access to STYLEREC settings with defaults; import strings stay strings here
+    (``import_class`` resolves them) so that reading a setting never imports torch."""
+
+    def __init__(self) -> None:
+        self._cached: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        return getattr(settings, "STYLEREC", {}) or {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in DEFAULTS:
+            raise AttributeError(f"Invalid stylerec setting: {name!r}")
+        if name not in self._cached:
+            self._cached[name] = self.user_settings.get(name, DEFAULTS[name])
+        return self._cached[name]
+
+    @property
+    def PRODUCT_MODEL(self) -> str:  # noqa: N802 - mirrors the setting's name
+        return getattr(settings, "STYLEREC_PRODUCT_MODEL", DEFAULT_PRODUCT_MODEL)
+
+    def import_class(self, name: str) -> Any:
+        if name not in IMPORT_STRINGS:
+            raise AttributeError(f"{name} is not an import-string setting")
+        return import_string(getattr(self, name))
+
+    def reload(self) -> None:
+        self._cached.clear()
+
+
+stylerec_settings = StyleRecSettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("STYLEREC", "STYLEREC_PRODUCT_MODEL"):
+        stylerec_settings.reload()
+        from stylerec.ml import registry  # local: the registry holds loaded models
+
+        registry.clear()
+
+
+setting_changed.connect(_reload)
