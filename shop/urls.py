@@ -1,1 +1,15 @@
-urlpatterns = []
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from shop import views
+
+app_name = "shop"
+urlpatterns = [
+    path("", views.catalog, name="catalog"),
+    path("p/<int:pk>/", views.product_detail, name="product"),
+    path("p/<int:pk>/review/", views.review_create, name="review_create"),
+    path("styles/", views.styles, name="styles"),
+    path("signup/", views.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

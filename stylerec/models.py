@@ -42,6 +42,7 @@ class ArtifactStatus(models.TextChoices):
 class AbstractProduct(models.Model):
     """stylerec's product columns. Hosts inherit this to keep their own product table."""
 
+    sku = models.CharField(max_length=64, blank=True, db_index=True, help_text="The store's own product id.")
     title = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=100, db_index=True)

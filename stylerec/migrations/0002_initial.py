@@ -47,6 +47,7 @@ class Migration(migrations.Migration):
             name='Product',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('sku', models.CharField(blank=True, db_index=True, help_text="The store's own product id.", max_length=64)),
                 ('title', models.CharField(max_length=255)),
                 ('description', models.TextField(blank=True)),
                 ('category', models.CharField(db_index=True, max_length=100)),

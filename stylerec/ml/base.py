@@ -14,6 +14,26 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
 
+class ModelLoadError(RuntimeError):
+    """A configured model cannot be loaded (missing files, no hub access, wrong format)."""
+
+
+class ImageInputError(ValueError):
+    """An image given to the model layer cannot be used (not an image, corrupt, too big)."""
+
+
+def model_setting(name: str) -> Any:
+    """A STYLEREC setting read at call time, or its default when Django settings are not
+    configured (the ML layer also runs in plain scripts and notebooks)."""
+    from django.conf import settings
+
+    from stylerec.conf import DEFAULTS, stylerec_settings
+
+    if not settings.configured:
+        return DEFAULTS[name]
+    return getattr(stylerec_settings, name)
+
+
 def select_device(preference: str = "auto") -> str:
     """'cuda' when asked for or when available under 'auto', else 'cpu'."""
     if preference == "cpu":

@@ -1,0 +1,127 @@
+"""The demo store's pages. Thin: reads go through stylerec selectors / the ORM, writes through
+stylerec services, exactly as a host store would use stylerec."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from shop.forms import ReviewForm, SearchForm, SignUpForm
+from stylerec.models import Interaction, Style, StylePreference, get_product_model
+
+logger = logging.getLogger(__name__)
+PAGE_SIZE = 24
+
+
+def _session_key(request: HttpRequest) -> str:
+    if not request.session.session_key:
+        request.session.save()
+    return request.session.session_key or ""
+
+
+def _record(request: HttpRequest, **event) -> None:
+    """Record a customer event; a failing part (e.g. the cache) never breaks the page."""
+    try:
+        from stylerec.services.events import interaction_record
+
+        interaction_record(
+            user=request.user if request.user.is_authenticated else None,
+            session_key=_session_key(request),
+            **event,
+        )
+    except Exception:  # pragma: no cover - logged for staff, invisible to customers
+        logger.exception("could not record %s", event.get("kind"))
+
+
+def catalog(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET)
+    products = get_product_model().objects.filter(is_active=True).order_by("-sales_count", "id")
+    query = category = ""
+    if form.is_valid():
+        query, category = form.cleaned_data["q"].strip(), form.cleaned_data["category"].strip()
+    if category:
+        products = products.filter(category=category)
+    if query:
+        products = products.filter(
+            Q(title__icontains=query) | Q(description__icontains=query) | Q(category__icontains=query)
+            | Q(brand__icontains=query)
+        )
+        if request.GET.get("page") in (None, "1"):
+            _record(request, kind=Interaction.Kind.SEARCH, query=query[:500])
+    page = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "shop/catalog.html", {"page": page, "query": query, "category": category})
+
+
+def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    product = get_object_or_404(get_product_model(), pk=pk, is_active=True)
+    _record(request, kind=Interaction.Kind.VIEW, product_id=product.pk)
+    reviews = product.stylerec_reviews.select_related("user").order_by("-created_at")[:20]
+    return render(
+        request,
+        "shop/product_detail.html",
+        {"product": product, "reviews": reviews, "review_form": ReviewForm()},
+    )
+
+
+@login_required
+@require_POST
+def review_create(request: HttpRequest, pk: int) -> HttpResponse:
+    product = get_object_or_404(get_product_model(), pk=pk, is_active=True)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        reviews = product.stylerec_reviews.select_related("user").order_by("-created_at")[:20]
+        context = {"product": product, "reviews": reviews, "review_form": form}
+        return render(request, "shop/product_detail.html", context, status=400)
+    review = form.save(commit=False)
+    review.product = product
+    review.user = request.user
+    review.verified_purchase = Interaction.objects.filter(
+        user=request.user, product=product, kind=Interaction.Kind.PURCHASE
+    ).exists()
+    review.save()
+    messages.success(request, "Thanks! Your review is posted.")
+    return redirect("shop:product", pk=product.pk)
+
+
+def styles(request: HttpRequest) -> HttpResponse:
+    """Pick and weight preferred styles (signed in or anonymous: stored per session)."""
+    owner = {"user": request.user} if request.user.is_authenticated else {"user": None, "session_key": _session_key(request)}
+    active_styles = list(Style.objects.filter(is_active=True))
+    if request.method == "POST":
+        from stylerec.services.preferences import style_preferences_set
+
+        weights = {}
+        for style in active_styles:
+            raw = request.POST.get(f"style_{style.slug}", "0")
+            try:
+                weights[style.slug] = max(0.0, min(1.0, float(raw)))
+            except ValueError:
+                weights[style.slug] = 0.0
+        style_preferences_set(
+            user=owner.get("user"), session_key=owner.get("session_key", ""), weights=weights
+        )
+        messages.success(request, "Your styles are saved: recommendations now follow them.")
+        return redirect("shop:styles")
+    current = {
+        p.style.slug: p.weight
+        for p in StylePreference.objects.filter(source=StylePreference.Source.EXPLICIT, **owner).select_related("style")
+    }
+    rows = [(style, current.get(style.slug, 0.0)) for style in active_styles]
+    return render(request, "shop/styles.html", {"rows": rows})
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        return redirect("shop:styles")
+    return render(request, "registration/signup.html", {"form": form})
