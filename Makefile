@@ -26,10 +26,11 @@ demo: $(STAMP)
 	@echo "==> [2/5] Database (embedded PostgreSQL + pgvector unless DATABASE_URL is set)"
 	$(PY) manage.py migrate --noinput -v 0
 	@echo "==> [3/5] Sentiment model (trained once on the bundled labelled reviews)"
-	$(PY) manage.py stylerec_train_sentiment --if-missing
+	$(PY) manage.py stylerec_train_sentiment
 	@echo "==> [4/5] Demo catalog and its artifacts (first run only)"
 	$(PY) manage.py build_demo_catalog
 	$(PY) manage.py stylerec_backfill
+	$(PY) manage.py stylerec_refresh_signals
 	@echo "==> [5/5] Serving the demo store"
 	@echo ""
 	@echo "    Open  http://127.0.0.1:$(PORT)/            the store"

@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
+from stylerec.admin_artifacts import ArtifactStatusPageMixin, ProductArtifactsAdminMixin
+from stylerec.admin_views import RankingProfileCockpitMixin, styled_previews_html
 from stylerec.models import (
     ArtifactState,
     CustomerProfile,
@@ -50,7 +52,7 @@ class VectorSummaryMixin:
         raise AttributeError(name)
 
 
-class ProductAdmin(VectorSummaryMixin, admin.ModelAdmin):
+class ProductAdmin(ProductArtifactsAdminMixin, VectorSummaryMixin, admin.ModelAdmin):
     list_display = ("thumbnail", "title", "category", "brand", "price", "stock", "review_count", "sentiment_score")
     list_display_links = ("thumbnail", "title")
     list_filter = ("category", "is_active", "brand")
@@ -77,6 +79,11 @@ class StyleAdmin(VectorSummaryMixin, admin.ModelAdmin):
     search_fields = ("name", "name_zh", "slug", "keywords", "description")
     prepopulated_fields = {"slug": ("name",)}
     vector_fields = ("text_embedding", "image_prototype")
+    readonly_fields = ("styled_previews",)  # delivery: products already drawn in this style
+
+    @admin.display(description="styled products")
+    def styled_previews(self, obj):
+        return styled_previews_html(obj)
 
 
 @admin.register(Review)
@@ -107,10 +114,20 @@ class InteractionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RankingProfile)
-class RankingProfileAdmin(admin.ModelAdmin):
+class RankingProfileAdmin(RankingProfileCockpitMixin, admin.ModelAdmin):  # cockpit: live preview + A/B
     list_display = ("name", "is_active", "formula", "w_history", "w_style", "w_visual", "w_sentiment", "w_collaborative", "version")
     list_filter = ("is_active", "formula")
     search_fields = ("name", "description")
+
+    # --- evaluation: the latest offline report (stylerec_evaluate), at .../rankingprofile/evaluation/
+    def get_urls(self):
+        from django.urls import path
+
+        from stylerec.evaluation.views import evaluation_report_view
+
+        view = self.admin_site.admin_view(lambda request: evaluation_report_view(self, request))
+        return [path("evaluation/", view, name="stylerec_rankingprofile_evaluation"), *super().get_urls()]
+    # --- end evaluation
 
 
 @admin.register(CustomerProfile)
@@ -123,7 +140,7 @@ class CustomerProfileAdmin(VectorSummaryMixin, admin.ModelAdmin):
 
 
 @admin.register(ArtifactState)
-class ArtifactStateAdmin(admin.ModelAdmin):
+class ArtifactStateAdmin(ArtifactStatusPageMixin, admin.ModelAdmin):
     list_display = ("kind", "object_id", "status", "model_version", "attempts", "updated_at", "error")
     list_filter = ("kind", "status")
     search_fields = ("object_id", "error", "model_version")

@@ -7,4 +7,7 @@ class StyleRecConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from stylerec import checks  # noqa: F401  (registers system checks)
+        from stylerec import (
+            checks,  # noqa: F401  (registers system checks)
+            receivers,  # noqa: F401  (connects the artifact pipeline's signal handlers)
+        )

@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "STYLED_IMAGE_SIZE": 320,  # longest side of stored styled images, in pixels
     "PRECOMPUTE_STYLED_TOP_N": 50,  # best sellers whose styled images are made ahead of time
     # --- serving ------------------------------------------------------------------------------
+    # URL name of the host's product page, reversed with the product's pk, for click redirects of
+    # products without get_absolute_url() (the demo: "shop:product").
+    "PRODUCT_URL_NAME": None,
     "DEFAULT_K": 8,
     "MAX_K": 50,
     "HNSW_EF_SEARCH": 100,

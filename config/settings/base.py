@@ -114,6 +114,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# stylerec's tasks: model inference on STYLEREC["GPU_QUEUE"], the rest on CPU_QUEUE (stylerec.tasks).
+CELERY_TASK_ROUTES = ("stylerec.tasks.route_task",)
+CELERY_TASK_SOFT_TIME_LIMIT = 300  # defaults; stylerec's tasks set their own
+CELERY_TASK_TIME_LIMIT = 360
+# Unacknowledged (acks_late) messages of a dead worker come back after this many seconds; it must
+# exceed the longest task including its queue wait.
+VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": VISIBILITY_TIMEOUT}
+CELERY_BEAT_SCHEDULE = {
+    "stylerec-artifacts-sweep": {"task": "stylerec.artifacts_sweep", "schedule": 300.0},
+    "stylerec-collaborative-refresh": {"task": "stylerec.ranking.collaborative_refresh", "schedule": 600.0},
+}
+CELERY_IMPORTS = ("stylerec.ranking.tasks",)  # not an app's tasks.py, so autodiscovery misses it
 
 # --- Cache: Redis when configured (shared by web and workers), local memory otherwise --------
 if REDIS_URL:
@@ -134,7 +147,7 @@ SPECTACULAR_SETTINGS = {"TITLE": "stylerec API", "VERSION": "0.1.0", "SERVE_INCL
 
 # --- stylerec ------------------------------------------------------------------------------
 STYLEREC_PRODUCT_MODEL = "stylerec.Product"
-STYLEREC = {"MODEL_DIR": str(VAR_DIR / "models")}
+STYLEREC = {"MODEL_DIR": str(VAR_DIR / "models"), "PRODUCT_URL_NAME": "shop:product"}
 
 LOGGING = {
     "version": 1,

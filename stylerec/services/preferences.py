@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from stylerec.models import Style, StylePreference
+from stylerec.selectors import recommendations_invalidate
 
 
 def style_preferences_set(*, user=None, session_key: str = "", weights: dict[str, float]) -> list[StylePreference]:
@@ -29,4 +30,10 @@ def style_preferences_set(*, user=None, session_key: str = "", weights: dict[str
                 style=styles[slug], source=StylePreference.Source.EXPLICIT, **owner, defaults={"weight": weight}
             )
             kept.append(preference)
+        # Blocks must follow the new choice at once, not after the cache times out.
+        transaction.on_commit(
+            lambda: recommendations_invalidate(
+                user_id=user.pk if user is not None else None, session_key="" if user is not None else session_key
+            )
+        )
     return kept

@@ -1,0 +1,258 @@
+"""API views: parse with a serializer, call a selector or a service, serialize the answer.
+
+The customer is always ``request.user`` (session or token) or, anonymous, the session; only the
+staff endpoint takes a ``user_id``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from stylerec.api.permissions import IsStaff, ReadAnyoneWriteSignedIn
+from stylerec.api.serializers import (
+    EventResultSerializer,
+    EventSerializer,
+    ProductDetailSerializer,
+    ProductSerializer,
+    RecommendationQuerySerializer,
+    RecommendationResultSerializer,
+    ReviewSerializer,
+    StaffRecommendationQuerySerializer,
+    StylePreferencesSerializer,
+)
+from stylerec.api.throttling import StylerecScopedRateThrottle
+from stylerec.conf import stylerec_settings
+from stylerec.models import Interaction, StylePreference, get_product_model
+from stylerec.ranking.types import RecommendationRequest, RecommendationResult
+from stylerec.views import click_url_for, customer_of
+
+
+def result_data(result: RecommendationResult, *, context: dict[str, Any]) -> dict[str, Any]:
+    """A ``RecommendationResult`` as the API's JSON (shape: ``RecommendationResultSerializer``)."""
+    items = []
+    for position, item in enumerate(result.items, start=1):
+        click = click_url_for(
+            block=result.block, product_id=item.product.pk, position=position, profile_id=result.profile_id
+        )
+        items.append(
+            {
+                "position": position,
+                "score": item.score,
+                "product": item.product,
+                "reasons": [{"code": r.code, "text": r.text} for r in item.reasons],
+                "click_url": click,
+                "contributions": item.contributions,
+            }
+        )
+    payload = {
+        "block": result.block,
+        "profile_id": result.profile_id,
+        "profile_version": result.profile_version,
+        "fallback": result.fallback,
+        "cached": result.cached,
+        "items": items,
+    }
+    return RecommendationResultSerializer(payload, context=context).data
+
+
+def _recommend(request: RecommendationRequest, *, context: dict[str, Any]) -> Response:
+    from stylerec.selectors import recommendations_for
+
+    return Response(result_data(recommendations_for(request), context=context))
+
+
+_RECOMMENDATION_PARAMS = [
+    OpenApiParameter(
+        "block", OpenApiTypes.STR, enum=list(RecommendationQuerySerializer().fields["block"].choices)
+    ),
+    OpenApiParameter("product_id", OpenApiTypes.INT, description="The product being viewed (context)."),
+    OpenApiParameter("k", OpenApiTypes.INT, description="How many items (1..MAX_K)."),
+    OpenApiParameter("category", OpenApiTypes.STR, description="Only this category."),
+]
+
+
+class RecommendationsView(APIView):
+    """The signed-in customer's (or the anonymous session's) recommendations for one block."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(parameters=_RECOMMENDATION_PARAMS, responses=RecommendationResultSerializer)
+    def get(self, request: Request) -> Response:
+        query = RecommendationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        user, session_key = customer_of(request)
+        return _recommend(
+            RecommendationRequest(
+                block=data["block"],
+                user_id=user.pk if user is not None else None,
+                session_key=session_key if user is None else "",
+                product_id=data.get("product_id"),
+                k=data.get("k", stylerec_settings.DEFAULT_K),
+                category=data.get("category") or None,
+            ),
+            context={"request": request},
+        )
+
+
+class StaffRecommendationsView(APIView):
+    """Staff only: any customer's recommendations, with per-signal contributions."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        parameters=[
+            *_RECOMMENDATION_PARAMS,
+            OpenApiParameter("user_id", OpenApiTypes.INT, description="The customer (omit for anonymous)."),
+            OpenApiParameter("session_key", OpenApiTypes.STR, description="An anonymous session instead."),
+            OpenApiParameter("profile_id", OpenApiTypes.INT, description="Force a ranking profile."),
+            OpenApiParameter("explain", OpenApiTypes.BOOL, description="Fill contributions (default true)."),
+        ],
+        responses=RecommendationResultSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        query = StaffRecommendationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        return _recommend(
+            RecommendationRequest(
+                block=data["block"],
+                user_id=data.get("user_id"),
+                session_key=data.get("session_key", ""),
+                product_id=data.get("product_id"),
+                k=data.get("k", stylerec_settings.DEFAULT_K),
+                category=data.get("category") or None,
+                profile_id=data.get("profile_id"),
+                explain=data["explain"],
+            ),
+            context={"request": request},
+        )
+
+
+class EventCreateView(APIView):
+    """Record an event (impression, click, add to cart, purchase, ...) for the current customer."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [StylerecScopedRateThrottle]
+    throttle_scope = "stylerec.events"
+
+    @extend_schema(request=EventSerializer, responses={201: EventResultSerializer})
+    def post(self, request: Request) -> Response:
+        from stylerec.services.events import interaction_record
+
+        event = EventSerializer(data=request.data)
+        event.is_valid(raise_exception=True)
+        user, session_key = customer_of(request, create_session=True)
+        interaction = interaction_record(user=user, session_key=session_key, **event.validated_data)
+        return Response(
+            EventResultSerializer(
+                {
+                    "id": interaction.pk,
+                    "kind": interaction.kind,
+                    "product_id": interaction.product_id,
+                    "block": interaction.block,
+                    "profile_id": interaction.profile_id,
+                    "created_at": interaction.created_at,
+                }
+            ).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class MyStylesView(APIView):
+    """The current customer's explicit style preferences (anonymous visitors: their session's)."""
+
+    permission_classes = [AllowAny]
+
+    def _owner(self, request: Request, *, create_session: bool) -> dict[str, Any] | None:
+        user, session_key = customer_of(request, create_session=create_session)
+        if user is not None:
+            return {"user": user}
+        return {"user": None, "session_key": session_key} if session_key else None
+
+    def _data(self, owner: dict[str, Any] | None) -> dict[str, Any]:
+        preferences = (
+            StylePreference.objects.filter(source=StylePreference.Source.EXPLICIT, **owner)
+            .select_related("style")
+            .order_by("-weight", "style__name")
+            if owner
+            else []
+        )
+        return {
+            "styles": [{"slug": p.style.slug, "name": p.style.name, "weight": p.weight} for p in preferences]
+        }
+
+    @extend_schema(responses=StylePreferencesSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(
+            StylePreferencesSerializer(self._data(self._owner(request, create_session=False))).data
+        )
+
+    @extend_schema(request=StylePreferencesSerializer, responses=StylePreferencesSerializer)
+    def put(self, request: Request) -> Response:
+        from stylerec.services.preferences import style_preferences_set
+
+        chosen = StylePreferencesSerializer(data=request.data)
+        chosen.is_valid(raise_exception=True)
+        owner = self._owner(request, create_session=True)
+        assert owner is not None  # create_session guarantees a session key
+        weights = {entry["slug"]: entry["weight"] for entry in chosen.validated_data["styles"]}
+        # PUT replaces: styles left out are dropped (weight 0 removes in the service).
+        for slug in StylePreference.objects.filter(
+            source=StylePreference.Source.EXPLICIT, **owner
+        ).values_list("style__slug", flat=True):
+            weights.setdefault(slug, 0.0)
+        style_preferences_set(user=owner["user"], session_key=owner.get("session_key", ""), weights=weights)
+        return Response(StylePreferencesSerializer(self._data(owner)).data)
+
+
+class ProductListView(generics.ListAPIView):
+    serializer_class = ProductSerializer
+    permission_classes = [AllowAny]
+
+    def get_queryset(self):
+        return get_product_model().objects.filter(is_active=True).order_by("id")
+
+
+class ProductDetailView(generics.RetrieveAPIView):
+    """A product with its artifact states (embeddings, styles, sentiment) and styled images."""
+
+    serializer_class = ProductDetailSerializer
+    permission_classes = [AllowAny]
+
+    def get_queryset(self):
+        return get_product_model().objects.filter(is_active=True).prefetch_related("styled_images__style")
+
+
+class ProductReviewsView(generics.ListCreateAPIView):
+    """Reviews of one product; signed-in customers add one (rating 1-5, non-empty text)."""
+
+    serializer_class = ReviewSerializer
+    permission_classes = [ReadAnyoneWriteSignedIn]
+    throttle_classes = [StylerecScopedRateThrottle]
+    throttle_scope = "stylerec.reviews"
+
+    def _product(self):
+        return get_object_or_404(get_product_model(), pk=self.kwargs["pk"], is_active=True)
+
+    def get_queryset(self):
+        return self._product().stylerec_reviews.select_related("user").order_by("-created_at")
+
+    def perform_create(self, serializer: ReviewSerializer) -> None:
+        product = self._product()
+        verified = Interaction.objects.filter(
+            user=self.request.user, product=product, kind=Interaction.Kind.PURCHASE
+        ).exists()
+        # The review's artifacts (sentiment, preferences, embedding) are queued by stylerec's
+        # post_save receiver once this transaction commits.
+        with transaction.atomic():
+            serializer.save(product=product, user=self.request.user, verified_purchase=verified)

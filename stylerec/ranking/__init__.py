@@ -1,0 +1,1 @@
+"""The ranker: candidate generation, signals, the one scoring formula, rules, diversity, reasons."""

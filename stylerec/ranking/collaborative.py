@@ -1,0 +1,178 @@
+"""Item-item collaborative filtering from interactions, computed in SQL and cached per item.
+
+``C(i, j) = owners(i ∧ j) / sqrt(owners(i) · owners(j))``: the cosine of the two products'
+customer sets (an owner is a user, else an anonymous session). Two relations:
+
+* ``co_view``: any positive interaction (view, click, cart, purchase) — "customers who viewed X
+  also viewed this";
+* ``co_purchase``: purchases only — "often bought together with X".
+
+Neighbour lists (top ``MAX_NEIGHBOURS`` per product) are computed on demand for the products a
+request needs and cached for ``NEIGHBOURS_TIMEOUT``; the periodic ``collaborative_refresh``
+recomputes them for the most active products and refreshes the decayed ``popularity`` column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from stylerec.models import Interaction
+from stylerec.ranking.cache import cache_get, cache_get_many, cache_set, cache_set_many
+from stylerec.ranking.context import INTERACTION_WEIGHTS
+from stylerec.ranking.sql import product_table, rows_fetch
+
+RELATIONS = {"co_view": tuple(INTERACTION_WEIGHTS), "co_purchase": ("purchase",)}
+MAX_NEIGHBOURS = 50
+NEIGHBOURS_TIMEOUT = 3600
+POPULARITY_HALF_LIFE_DAYS = 7.0
+POPULARITY_WINDOW_DAYS = 60
+POPULARITY_MAX_KEY = "popularity:max"
+
+Neighbours = dict[int, list[tuple[int, float]]]
+
+
+def _key(relation: str, product_id: int) -> str:
+    return f"co:{relation}:{product_id}"
+
+
+def cooccurrence_compute(*, product_ids: Iterable[int], relation: str) -> Neighbours:
+    """Top neighbours of each product in ``product_ids`` under ``relation``, straight from SQL."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return {}
+    table = Interaction._meta.db_table
+    owner = "coalesce('u' || {a}.user_id::text, 's' || {a}.session_key)"
+    rows = rows_fetch(
+        f"""
+        WITH seed_owners AS (
+            SELECT DISTINCT product_id AS seed, user_id, session_key FROM {table}
+            WHERE product_id = ANY(%(ids)s) AND kind = ANY(%(kinds)s)
+        ), pairs AS (
+            SELECT so.seed, j.product_id AS other, count(DISTINCT {owner.format(a="j")}) AS together
+            FROM seed_owners so JOIN {table} j ON j.user_id = so.user_id
+            WHERE j.kind = ANY(%(kinds)s) AND j.product_id IS NOT NULL AND j.product_id <> so.seed
+            GROUP BY so.seed, j.product_id
+            UNION ALL
+            SELECT so.seed, j.product_id, count(DISTINCT j.session_key)
+            FROM seed_owners so JOIN {table} j ON j.session_key = so.session_key AND j.user_id IS NULL
+            WHERE so.user_id IS NULL AND so.session_key <> '' AND j.kind = ANY(%(kinds)s)
+              AND j.product_id IS NOT NULL AND j.product_id <> so.seed
+            GROUP BY so.seed, j.product_id
+        ), counts AS (
+            SELECT product_id, count(DISTINCT {owner.format(a=table)}) AS n FROM {table}
+            WHERE kind = ANY(%(kinds)s)
+              AND product_id IN (SELECT seed FROM pairs UNION SELECT other FROM pairs)
+            GROUP BY product_id
+        )
+        SELECT p.seed, p.other, sum(p.together)::float8 / sqrt(cs.n::float8 * co.n::float8) AS score
+        FROM pairs p JOIN counts cs ON cs.product_id = p.seed JOIN counts co ON co.product_id = p.other
+        GROUP BY p.seed, p.other, cs.n, co.n
+        """,
+        {"ids": ids, "kinds": list(RELATIONS[relation])},
+    )
+    result: Neighbours = {pid: [] for pid in ids}
+    for seed, other, score in rows:
+        result[seed].append((other, min(float(score), 1.0)))
+    for neighbours in result.values():
+        neighbours.sort(key=lambda item: -item[1])
+        del neighbours[MAX_NEIGHBOURS:]
+    return result
+
+
+def neighbours_lookup(
+    *, product_ids: Iterable[int], relations: Iterable[str] = tuple(RELATIONS), extra_keys: Iterable[str] = ()
+) -> dict[str, Neighbours]:
+    """Cached neighbour lists per relation, in one cache round trip; misses are computed in SQL
+    (one query per relation) and cached. ``extra_keys`` ride along in the same round trip; their
+    values come back under the ``"extra"`` entry."""
+    ids = sorted(set(product_ids))
+    relations = tuple(relations)
+    extra_keys = tuple(extra_keys)
+    keys = [_key(relation, pid) for relation in relations for pid in ids] + list(extra_keys)
+    cached = cache_get_many(keys) if keys else {}
+    result: dict[str, Neighbours] = {}
+    fresh: dict[str, list[tuple[int, float]]] = {}
+    for relation in relations:
+        found: Neighbours = {}
+        missing = []
+        for pid in ids:
+            value = cached.get(_key(relation, pid))
+            if value is None:
+                missing.append(pid)
+            else:
+                found[pid] = value
+        if missing:
+            computed = cooccurrence_compute(product_ids=missing, relation=relation)
+            fresh.update({_key(relation, pid): value for pid, value in computed.items()})
+            found.update(computed)
+        result[relation] = found
+    if fresh:
+        cache_set_many(fresh, timeout=NEIGHBOURS_TIMEOUT)
+    if extra_keys:
+        result["extra"] = {key: cached.get(key) for key in extra_keys}  # type: ignore[assignment]
+    return result
+
+
+def neighbours_for(*, product_ids: Iterable[int], relation: str) -> Neighbours:
+    return neighbours_lookup(product_ids=product_ids, relations=(relation,))[relation]
+
+
+def popularity_refresh() -> int:
+    """Set every product's ``popularity`` to its time-decayed, kind-weighted interaction count
+    (half-life ``POPULARITY_HALF_LIFE_DAYS``); returns how many rows changed."""
+    table, pk = product_table()
+    weight_case = " ".join(f"WHEN '{kind}' THEN {weight}" for kind, weight in INTERACTION_WEIGHTS.items())
+    rows = rows_fetch(
+        f"""
+        WITH t AS (
+            SELECT product_id, sum(CASE kind {weight_case} ELSE 0 END
+                   * power(0.5, extract(epoch FROM now() - created_at) / 86400.0 / %(half_life)s)) AS score
+            FROM {Interaction._meta.db_table}
+            WHERE product_id IS NOT NULL AND created_at > now() - make_interval(days => %(window)s)
+            GROUP BY product_id
+        ), updated AS (
+            UPDATE {table} p SET popularity = coalesce(t.score, 0)
+            FROM {table} q LEFT JOIN t ON t.product_id = q.{pk}
+            WHERE p.{pk} = q.{pk} AND p.popularity IS DISTINCT FROM coalesce(t.score, 0)
+            RETURNING 1
+        )
+        SELECT count(*) FROM updated
+        """,
+        {"half_life": POPULARITY_HALF_LIFE_DAYS, "window": POPULARITY_WINDOW_DAYS},
+    )
+    popularity_max_refresh()
+    return int(rows[0][0])
+
+
+def popularity_max_refresh() -> float:
+    table, _ = product_table()
+    value = float(rows_fetch(f"SELECT coalesce(max(popularity), 0) FROM {table} WHERE is_active", [])[0][0])
+    cache_set(POPULARITY_MAX_KEY, value, timeout=NEIGHBOURS_TIMEOUT)
+    return value
+
+
+def popularity_max(*, cached: object = None) -> float:
+    """The catalog's highest popularity (cached), the scale of the popularity signal."""
+    value = cached if cached is not None else cache_get(POPULARITY_MAX_KEY)
+    return float(value) if value is not None else popularity_max_refresh()
+
+
+def collaborative_refresh(*, top_products: int = 2000) -> dict[str, int]:
+    """Refresh popularity and recompute the neighbour lists of the most interacted-with products."""
+    changed = popularity_refresh()
+    active = [
+        pid
+        for (pid,) in rows_fetch(
+            f"SELECT product_id FROM {Interaction._meta.db_table} WHERE product_id IS NOT NULL "
+            "AND kind = ANY(%s) GROUP BY product_id ORDER BY count(*) DESC LIMIT %s",
+            [list(INTERACTION_WEIGHTS), top_products],
+        )
+    ]
+    for relation in RELATIONS:
+        computed: Neighbours = {}
+        for start in range(0, len(active), 500):
+            computed.update(cooccurrence_compute(product_ids=active[start : start + 500], relation=relation))
+        cache_set_many(
+            {_key(relation, pid): value for pid, value in computed.items()}, timeout=NEIGHBOURS_TIMEOUT
+        )
+    return {"popularity_changed": changed, "products": len(active)}

@@ -1,0 +1,227 @@
+"""Who is asking and what we know about them: the customer (user or anonymous session), their
+profile vectors, styles, recent interactions and purchases, and the product being viewed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from django.db.models import Q
+from django.utils import timezone
+
+from stylerec.models import CustomerProfile, Interaction, Style, StylePreference
+from stylerec.ranking.sql import product_table, rows_fetch, rows_fetch_many, unit
+
+# How much one interaction says about taste. One source of truth for profile vectors, inferred
+# behaviour styles, collaborative seeds and popularity. Impressions and searches name no liked product.
+INTERACTION_WEIGHTS = {"purchase": 4.0, "cart": 3.0, "click": 2.0, "view": 1.0}
+RECENCY_HALF_LIFE_DAYS = 30.0
+MAX_SEEDS = 20  # recent products used as "because you liked" and collaborative seeds
+MAX_RECENT_INTERACTIONS = 200
+
+
+def recency_weight(
+    *, created_at: datetime, now: datetime, half_life_days: float = RECENCY_HALF_LIFE_DAYS
+) -> float:
+    age_days = max((now - created_at).total_seconds() / 86400.0, 0.0)
+    return math.pow(0.5, age_days / half_life_days)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A customer: a user, else an anonymous session."""
+
+    user_id: int | None = None
+    session_key: str = ""
+
+    @property
+    def known(self) -> bool:
+        return bool(self.user_id or self.session_key)
+
+    @property
+    def key(self) -> str:
+        if self.user_id:
+            return f"u{self.user_id}"
+        return f"s{self.session_key}" if self.session_key else "anon"
+
+    def sql(self, alias: str = "") -> tuple[str, list[object]]:
+        """A WHERE fragment and its parameters selecting this owner's rows."""
+        a = f"{alias}." if alias else ""
+        if self.user_id:
+            return f"{a}user_id = %s", [self.user_id]
+        return f"{a}user_id IS NULL AND {a}session_key = %s", [self.session_key]
+
+    def q(self, prefix: str = "") -> Q:
+        """Rows of this owner in models with ``user`` + ``session_key`` columns."""
+        if self.user_id:
+            return Q(**{f"{prefix}user_id": self.user_id})
+        return Q(**{f"{prefix}user__isnull": True, f"{prefix}session_key": self.session_key})
+
+
+@dataclass
+class SeedProduct:
+    id: int
+    title: str
+    weight: float  # kind × recency, the strongest seed is 1
+    text: np.ndarray | None
+
+
+@dataclass
+class ViewedProduct:
+    id: int
+    title: str
+    category: str
+    text: np.ndarray | None
+    image: np.ndarray | None
+    style_scores: dict[str, float]
+
+
+@dataclass
+class StyleTaste:
+    slug: str
+    name: str
+    weight: float  # [-1, 1]
+    text: np.ndarray | None  # the style's text embedding, to find products near it
+
+
+@dataclass
+class CustomerContext:
+    owner: Owner
+    text_vector: np.ndarray | None = None
+    image_vector: np.ndarray | None = None
+    styles: dict[str, StyleTaste] = field(default_factory=dict)
+    seeds: list[SeedProduct] = field(default_factory=list)
+    bought: set[int] = field(default_factory=set)
+    viewed: ViewedProduct | None = None
+
+    @property
+    def is_personal(self) -> bool:
+        """Whether anything personal is known (else blocks fall back to popularity)."""
+        return bool(
+            self.text_vector is not None or self.image_vector is not None or self.seeds or self.styles
+        )
+
+
+def style_weights_merge(rows: list[tuple[str, float, str]]) -> dict[str, float]:
+    """One weight per style from (slug, weight, source) rows: what the customer chose explicitly
+    wins; inferred sources are averaged."""
+    explicit: dict[str, float] = {}
+    inferred: dict[str, list[float]] = {}
+    for slug, weight, source in rows:
+        if source == StylePreference.Source.EXPLICIT:
+            explicit[slug] = weight
+        else:
+            inferred.setdefault(slug, []).append(weight)
+    merged = {slug: sum(ws) / len(ws) for slug, ws in inferred.items()}
+    merged.update(explicit)
+    return {slug: max(-1.0, min(1.0, w)) for slug, w in merged.items() if w}
+
+
+def _table(model: type) -> str:
+    return model._meta.db_table
+
+
+def context_load(*, owner: Owner, product_id: int | None) -> CustomerContext:
+    """Everything the ranker knows about the customer and the viewed product, in one round trip."""
+    ctx = CustomerContext(owner=owner)
+    table, pk = product_table()
+    queries: list[tuple[str, list[object]]] = []
+    if product_id:
+        queries.append(_viewed_query(product_id))
+    if owner.known:
+        owner_sql, owner_params = owner.sql()
+        pref_owner_sql, _ = owner.sql("p")
+        recent_owner_sql, _ = owner.sql("i")
+        queries += [
+            (
+                f"SELECT text_vector, image_vector FROM {_table(CustomerProfile)} WHERE {owner_sql} LIMIT 1",
+                owner_params,
+            ),
+            (
+                f"SELECT s.slug, s.name, p.weight, p.source, s.text_embedding "
+                f"FROM {_table(StylePreference)} p JOIN {_table(Style)} s ON s.id = p.style_id "
+                f"WHERE s.is_active AND {pref_owner_sql}",
+                owner_params,
+            ),
+            (
+                # Recent positive interactions; each product's title and vector come once, with
+                # its latest interaction.
+                f"SELECT r.product_id, r.kind, r.created_at, "
+                f"CASE WHEN r.n = 1 THEN p.title END, CASE WHEN r.n = 1 THEN p.text_embedding END "
+                f"FROM (SELECT i.product_id, i.kind, i.created_at, row_number() OVER "
+                f"(PARTITION BY i.product_id ORDER BY i.created_at DESC) AS n FROM ("
+                f"SELECT product_id, kind, created_at FROM {_table(Interaction)} i WHERE {recent_owner_sql} "
+                "AND i.product_id IS NOT NULL AND i.kind = ANY(%s) ORDER BY i.created_at DESC LIMIT %s) i) r "
+                f"JOIN {table} p ON p.{pk} = r.product_id ORDER BY r.created_at DESC",
+                [*owner_params, list(INTERACTION_WEIGHTS), MAX_RECENT_INTERACTIONS],
+            ),
+        ]
+    results = rows_fetch_many(queries) if queries else []
+    if product_id:
+        ctx.viewed = _viewed_from(results.pop(0))
+    if not owner.known:
+        return ctx
+    profile_rows, pref_rows, recent = results
+    if profile_rows:
+        ctx.text_vector, ctx.image_vector = unit(profile_rows[0][0]), unit(profile_rows[0][1])
+    weights = style_weights_merge([(slug, weight, source) for slug, _, weight, source, _ in pref_rows])
+    for slug, name, _, _, text in pref_rows:
+        if slug in weights:
+            ctx.styles[slug] = StyleTaste(slug=slug, name=name, weight=weights[slug], text=unit(text))
+    now = timezone.now()
+    seed_weight: dict[int, float] = {}
+    found: dict[int, tuple[str, np.ndarray | None]] = {}
+    for pid, kind, created_at, title, text in recent:
+        weight = INTERACTION_WEIGHTS[kind] * recency_weight(created_at=created_at, now=now)
+        seed_weight[pid] = max(seed_weight.get(pid, 0.0), weight)
+        if title is not None:
+            found[pid] = (title, unit(text))
+        if kind == Interaction.Kind.PURCHASE:
+            ctx.bought.add(pid)
+    if len(recent) >= MAX_RECENT_INTERACTIONS:  # purchases older than the recent window still count
+        ctx.bought.update(
+            pid
+            for (pid,) in rows_fetch(
+                f"SELECT DISTINCT product_id FROM {_table(Interaction)} WHERE {owner_sql} "
+                "AND kind = 'purchase' AND product_id IS NOT NULL",
+                owner_params,
+            )
+        )
+    top = sorted(seed_weight.items(), key=lambda item: -item[1])[:MAX_SEEDS]
+    if top:
+        strongest = top[0][1]
+        ctx.seeds = [
+            SeedProduct(id=pid, title=found[pid][0], weight=weight / strongest, text=found[pid][1])
+            for pid, weight in top
+            if pid in found
+        ]
+    return ctx
+
+
+def _viewed_query(product_id: int) -> tuple[str, list[object]]:
+    table, pk = product_table()
+    return (
+        f"SELECT {pk}, title, category, text_embedding, image_embedding, style_scores "
+        f"FROM {table} WHERE {pk} = %s",
+        [product_id],
+    )
+
+
+def _viewed_from(rows: list[tuple]) -> ViewedProduct | None:
+    if not rows:
+        return None
+    pid, title, category, text, image, style_scores = rows[0]
+    return ViewedProduct(
+        id=pid,
+        title=title,
+        category=category,
+        text=unit(text),
+        image=unit(image),
+        style_scores=style_scores or {},
+    )
+
+
+def viewed_product_load(*, product_id: int) -> ViewedProduct | None:
+    return _viewed_from(rows_fetch(*_viewed_query(product_id)))

@@ -1,0 +1,60 @@
+"""Diversity: maximal marginal relevance with a per-category cap.
+
+Greedy MMR picks, at each step, the candidate maximising
+``λ · relevance − (1 − λ) · max cosine to what is already picked``, relevance being the fused
+score rescaled to [0, 1] over the pool. λ = 1 is pure relevance order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mmr_select(
+    *,
+    scores: np.ndarray,
+    vectors: np.ndarray,
+    categories: list[str],
+    k: int,
+    mmr_lambda: float,
+    max_per_category: int = 0,
+    preselected: list[int] | None = None,
+) -> list[int]:
+    """Indices into the pool, in display order. ``preselected`` indices (pins) come first and
+    count towards the category cap; ``max_per_category`` 0 means no cap. The cap is soft: once
+    every remaining candidate is in a capped category, the block is filled anyway."""
+    chosen = list(preselected or [])[:k]
+    per_category: dict[str, int] = {}
+    for i in chosen:
+        per_category[categories[i]] = per_category.get(categories[i], 0) + 1
+    n = len(scores)
+    if n == 0 or len(chosen) >= k:
+        return chosen
+    span = float(scores.max() - scores.min())
+    relevance = (scores - scores.min()) / span if span > 0 else np.ones(n)
+    available = np.ones(n, dtype=bool)
+    available[chosen] = False
+    codes = np.unique(np.array(categories, dtype=object), return_inverse=True)[1] if n else np.zeros(0, int)
+    max_sim = np.full(n, -1.0)
+    for i in chosen:
+        max_sim = np.maximum(max_sim, vectors @ vectors[i])
+    lam = float(mmr_lambda)
+    while len(chosen) < k:
+        allowed = available
+        if max_per_category:
+            for i in chosen:
+                if per_category[categories[i]] >= max_per_category:
+                    allowed = allowed & (codes != codes[i])
+        if not allowed.any():
+            # Every category still in the pool is at its cap: fill the block rather than show
+            # fewer than k products (a soft cap; it only binds while other categories remain).
+            allowed = available
+        if not allowed.any():
+            break
+        penalty = np.where(max_sim > -1.0, np.maximum(max_sim, 0.0), 0.0)
+        value = np.where(allowed, lam * relevance - (1.0 - lam) * penalty, -np.inf)
+        best = int(np.argmax(value))
+        chosen.append(best)
+        available[best] = False
+        per_category[categories[best]] = per_category.get(categories[best], 0) + 1
+        max_sim = np.maximum(max_sim, vectors @ vectors[best])
+    return chosen

@@ -1,0 +1,92 @@
+"""Review aggregates of a product, made hard to game.
+
+* **One voice per customer**: only a customer's latest review of a product counts, so posting ten
+  reviews moves nothing ten times. Reviews without an account count each (they cannot be told
+  apart) but at the unverified weight.
+* **Verified purchases weigh more** than other reviews (``VERIFIED_WEIGHT`` vs ``UNVERIFIED_WEIGHT``).
+* **Bayesian average** of review sentiment: the weighted mean is pulled toward the catalogue-wide
+  mean sentiment by ``PRIOR_STRENGTH`` pseudo-reviews, so one glowing review on a new product does
+  not outrank a hundred good ones; the pull fades as real reviews accumulate.
+
+``rating_average`` is the plain weighted mean of the counted ratings (what a shopper expects to see
+beside "from N reviews"), ``review_count`` the number of counted reviews.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.cache import caches
+from django.db.models import Avg
+
+from stylerec.conf import stylerec_settings
+from stylerec.models import Review, get_product_model
+
+VERIFIED_WEIGHT = 1.0
+UNVERIFIED_WEIGHT = 0.5
+PRIOR_STRENGTH = 5.0  # pseudo-reviews at the catalogue mean
+PRIOR_CACHE_SECONDS = 600
+
+
+def sentiment_prior() -> float:
+    """The catalogue-wide mean review sentiment (0 when nothing is scored yet); cached, since it
+    moves slowly and every aggregate reads it."""
+    cache = caches[stylerec_settings.CACHE_ALIAS]
+    prior = cache.get("stylerec:sentiment-prior")
+    if prior is None:
+        prior = (
+            Review.objects.filter(sentiment_score__isnull=False).aggregate(m=Avg("sentiment_score"))["m"]
+            or 0.0
+        )
+        cache.set("stylerec:sentiment-prior", prior, PRIOR_CACHE_SECONDS)
+    return float(prior)
+
+
+def counted_reviews(*, product_id: int) -> list[Review]:
+    """The reviews that count: each customer's latest, plus every review without an account."""
+    rows = (
+        Review.objects.filter(product_id=product_id)
+        .only("user_id", "rating", "verified_purchase", "sentiment_score", "created_at")
+        .order_by("-created_at", "-pk")
+    )
+    seen: set[int] = set()
+    counted = []
+    for review in rows:
+        if review.user_id is not None:
+            if review.user_id in seen:
+                continue
+            seen.add(review.user_id)
+        counted.append(review)
+    return counted
+
+
+def product_sentiment_aggregate(*, product_id: int) -> dict[str, float | int | None]:
+    """Recompute and store one product's ``sentiment_score``, ``rating_average``, ``review_count``."""
+    reviews = counted_reviews(product_id=product_id)
+    weights = [VERIFIED_WEIGHT if r.verified_purchase else UNVERIFIED_WEIGHT for r in reviews]
+    rating_average = (
+        sum(w * r.rating for w, r in zip(weights, reviews, strict=True)) / sum(weights) if reviews else None
+    )
+    scored = [
+        (w, r.sentiment_score) for w, r in zip(weights, reviews, strict=True) if r.sentiment_score is not None
+    ]
+    sentiment = None
+    if scored:
+        prior = sentiment_prior()
+        total = sum(w for w, _ in scored)
+        sentiment = (PRIOR_STRENGTH * prior + sum(w * s for w, s in scored)) / (PRIOR_STRENGTH + total)
+    values = {
+        "sentiment_score": None if sentiment is None else round(sentiment, 4),
+        "rating_average": None if rating_average is None else round(rating_average, 3),
+        "review_count": len(reviews),
+    }
+    get_product_model().objects.filter(pk=product_id).update(**values)
+    return values
+
+
+def products_sentiment_aggregate(*, product_ids: Iterable[int]) -> int:
+    count = 0
+    for product_id in dict.fromkeys(product_ids):
+        product_sentiment_aggregate(product_id=product_id)
+        count += 1
+    return count

@@ -1,0 +1,620 @@
+"""Artifacts: what the models compute from products, reviews and styles, stored beside them.
+
+Every artifact has one ``ArtifactState`` row per object (``kind``, ``object_id``). Its
+``input_hash`` hashes the inputs *and* the versions of the models that read them, so
+
+* work is needed when there is no row, the row is pending/stale, or the hash differs (a model was
+  upgraded, a style changed): re-running a batch, a redelivered task or a second backfill does
+  nothing twice;
+* a result is written only if the inputs it was computed from are still the current ones, checked
+  again under ``select_for_update`` just before writing, so a slow batch never overwrites the
+  result of a newer edit;
+* a permanent error (a corrupt image, a text the model rejects) is recorded on the row with the
+  hash of the inputs that caused it, and those same inputs are not retried until they change or
+  someone forces it: no retry storms.
+
+Artifacts are written with ``QuerySet.update()``, which sends no ``post_save``: the receivers that
+enqueue this work never see the pipeline's own writes.
+
+The model layer knows no ORM; this module brings the rows to it and the arrays back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import InterfaceError, OperationalError, connections, models, router, transaction
+from django.utils import timezone
+
+from stylerec.conf import stylerec_settings
+from stylerec.ml import registry
+from stylerec.ml.base import ImageInputError, StyleSpec
+from stylerec.models import ArtifactState, ArtifactStatus, Review, Style, get_product_model
+
+logger = logging.getLogger(__name__)
+
+# Errors worth retrying later (the database or a network blinked, a call timed out); everything
+# else a model raises on an input is that input's fault and is recorded, not retried.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+
+# The product fields each artifact reads; the receivers watch exactly these.
+PRODUCT_TEXT_FIELDS = ("title", "description", "category", "brand")
+PRODUCT_IMAGE_FIELDS = ("image",)
+REVIEW_TEXT_FIELDS = ("title", "text")
+STYLE_INPUT_FIELDS = ("name", "description", "description_zh", "keywords", "reference_image", "is_active")
+
+PRODUCT_TEXT = "product.text"
+PRODUCT_IMAGE = "product.image"
+PRODUCT_STYLES = "product.styles"
+REVIEW = "review"
+STYLE = "style"
+
+NEEDS_WORK = (ArtifactStatus.PENDING, ArtifactStatus.STALE)
+
+
+class NoInput(Exception):
+    """The object has nothing for this model to read (a product without an image): its artifact
+    is written empty and counts as ready."""
+
+
+def input_hash(*, inputs: str, version: str) -> str:
+    """The fingerprint that decides whether an artifact is up to date."""
+    return hashlib.sha256(f"{version}\x00{inputs}".encode()).hexdigest()
+
+
+def text_truncated(text: str) -> str:
+    """Texts longer than MAX_TEXT_CHARS are cut, never rejected."""
+    return text[: int(stylerec_settings.MAX_TEXT_CHARS)]
+
+
+def product_text(product: Any) -> str:
+    """What the text encoder reads of a product: title, brand, category, description."""
+    parts = (product.title, product.brand, product.category, product.description)
+    return text_truncated("\n".join(part.strip() for part in parts if part and part.strip()))
+
+
+def review_text(review: Review) -> str:
+    return text_truncated(
+        "\n".join(part.strip() for part in (review.title, review.text) if part and part.strip())
+    )
+
+
+def style_text(style: Style) -> str:
+    parts = (
+        style.name,
+        style.name_zh,
+        style.description,
+        style.description_zh,
+        ", ".join(style.keyword_list),
+    )
+    return text_truncated("\n".join(part.strip() for part in parts if part and part.strip()))
+
+
+def image_file_load(field_file: Any) -> Any:
+    """The RGB image of an ImageField through the storage API; ``NoInput`` when there is none."""
+    from stylerec.ml.images import load_image
+
+    if not field_file or not field_file.name:
+        raise NoInput
+    try:
+        with field_file.storage.open(field_file.name, "rb") as fh:
+            return load_image(fh)
+    except FileNotFoundError as exc:
+        raise ImageInputError(f"The image file {field_file.name!r} is missing from storage.") from exc
+
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def text_language(text: str) -> str:
+    """'zh' or 'en' (the two languages the bundled models cover); '' for no letters at all.
+
+    A count of scripts is enough to pick between them and costs nothing."""
+    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
+    if not cjk and not latin:
+        return ""
+    # One Chinese character carries about as much as a short English word.
+    return "zh" if cjk * 3 >= latin else "en"
+
+
+def style_spec(style: Style, *, with_image: bool = True) -> StyleSpec:
+    """What the model layer needs of a Style row. A broken reference image is left out (the style
+    still works from its words) rather than failing every product."""
+    image = None
+    if with_image and style.reference_image:
+        try:
+            image = image_file_load(style.reference_image)
+        except (ImageInputError, NoInput) as exc:
+            logger.warning("Style %s: reference image unusable (%s); using its words only", style.slug, exc)
+    return StyleSpec(
+        slug=style.slug,
+        name=style.name,
+        description="\n".join(p for p in (style.description, style.description_zh) if p),
+        keywords=tuple(style.keyword_list),
+        reference_image=image,
+        transfer_preset=style.transfer_preset,
+        strength=style.transfer_strength,
+        preserve_color=style.preserve_color,
+    )
+
+
+def styles_signature() -> str:
+    """The active styles' inputs, cheaply: part of every hash that depends on the vocabulary."""
+    rows = (
+        Style.objects.filter(is_active=True)
+        .order_by("slug")
+        .values_list(
+            "slug", "name", "name_zh", "description", "description_zh", "keywords", "reference_image"
+        )
+    )
+    return "\x1e".join("\x1f".join(str(value) for value in row) for row in rows)
+
+
+# --- the kinds --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArtifactKind:
+    """How one artifact is computed. ``prepare`` turns a row into a model input (per item, may
+    raise for that item alone), ``infer`` runs the models on a whole batch, ``fields`` maps one
+    result to the columns written."""
+
+    name: str
+    option: str  # its name on the command line (stylerec_backfill --kind)
+    models: tuple[str, ...]  # registry kinds whose versions enter the hash
+    queryset: Callable[[], models.QuerySet]
+    inputs: Callable[[Any, str], str]  # (row, hash context) -> the inputs, as text
+    prepare: Callable[[Any, Any], Any]  # (row, compute context) -> model input
+    infer: Callable[[list[Any], Any], list[Any]]  # (inputs, compute context) -> results
+    fields: Callable[[Any], dict[str, Any]]  # result (None: no input) -> columns
+    hash_context: Callable[[], str] = lambda: ""
+    compute_context: Callable[[], Any] = lambda: None
+    input_fields: tuple[str, ...] = ()  # load only these columns (products carry big vectors)
+
+    def version(self) -> str:
+        return "+".join(registry.get(kind).version for kind in self.models)
+
+    def rows(self) -> models.QuerySet:
+        queryset = self.queryset()
+        return queryset.only(*self.input_fields) if self.input_fields else queryset
+
+
+def _vectors(array: Any) -> list[Any]:
+    return [row for row in array]
+
+
+def _infer_text(texts: list[str], ctx: Any) -> list[Any]:
+    return _vectors(registry.get("text").encode(texts))
+
+
+def _infer_image(images: list[Any], ctx: Any) -> list[Any]:
+    return _vectors(registry.get("image").encode(images))
+
+
+def _prepare_product_styles(product: Any, styles: list[StyleSpec]) -> tuple[Any, str]:
+    try:
+        image = image_file_load(product.image)
+    except NoInput:
+        image = None  # scored from its words alone
+    return image, product_text(product)
+
+
+def _infer_product_styles(items: list[tuple[Any, str]], styles: list[StyleSpec]) -> list[dict[str, float]]:
+    if not styles:
+        return [{} for _ in items]
+    images = [image for image, _ in items]
+    texts = [text for _, text in items]
+    return registry.get("style_scorer").score(images, texts, styles)
+
+
+def _infer_reviews(texts: list[str], styles: list[StyleSpec]) -> list[dict[str, Any]]:
+    sentiments = registry.get("sentiment").predict(texts)
+    mentions = registry.get("preferences").extract(texts, styles)
+    vectors = registry.get("text").encode(texts)
+    return [
+        {
+            "language": text_language(text),
+            "sentiment_score": float(sentiment.score),
+            "sentiment_label": sentiment.label,
+            "sentiment_confidence": float(sentiment.confidence),
+            "preferences": [{"kind": m.kind, "key": m.key, "polarity": int(m.polarity)} for m in found],
+            "text_embedding": vector,
+        }
+        for text, sentiment, found, vector in zip(texts, sentiments, mentions, vectors, strict=True)
+    ]
+
+
+def _prepare_style(style: Style, ctx: Any) -> tuple[str, Any]:
+    try:
+        image = image_file_load(style.reference_image)
+    except NoInput:
+        image = None
+    return style_text(style), image
+
+
+def _infer_styles(items: list[tuple[str, Any]], ctx: Any) -> list[tuple[Any, Any]]:
+    texts = registry.get("text").encode([text for text, _ in items])
+    with_image = [i for i, (_, image) in enumerate(items) if image is not None]
+    prototypes: dict[int, Any] = {}
+    if with_image:
+        encoded = registry.get("image").encode([items[i][1] for i in with_image])
+        prototypes = dict(zip(with_image, encoded, strict=True))
+    return [(texts[i], prototypes.get(i)) for i in range(len(items))]
+
+
+def _active_style_specs() -> list[StyleSpec]:
+    return [style_spec(style) for style in Style.objects.filter(is_active=True).order_by("slug")]
+
+
+def _active_style_specs_words() -> list[StyleSpec]:
+    return [
+        style_spec(style, with_image=False) for style in Style.objects.filter(is_active=True).order_by("slug")
+    ]
+
+
+def _image_name(field_file: Any) -> str:
+    # Django's storages never overwrite: a replaced image gets a new name, so the name identifies
+    # the content without reading the file on every check.
+    return field_file.name if field_file else ""
+
+
+# Every product artifact reads product rows, and only their input columns.
+_PRODUCT_ROWS: dict[str, Any] = {
+    "queryset": lambda: get_product_model().objects.all(),
+    "input_fields": PRODUCT_TEXT_FIELDS + PRODUCT_IMAGE_FIELDS,
+}
+
+KINDS: dict[str, ArtifactKind] = {
+    kind.name: kind
+    for kind in (
+        ArtifactKind(
+            name=STYLE,
+            option="style",
+            models=("text", "image"),
+            queryset=lambda: Style.objects.all(),
+            inputs=lambda style, _: f"{style_text(style)}\x00{_image_name(style.reference_image)}",
+            prepare=_prepare_style,
+            infer=_infer_styles,
+            fields=lambda r: (
+                {"text_embedding": r[0], "image_prototype": r[1]}
+                if r
+                else {"text_embedding": None, "image_prototype": None}
+            ),
+        ),
+        ArtifactKind(
+            name=PRODUCT_TEXT,
+            option="product_text",
+            models=("text",),
+            **_PRODUCT_ROWS,
+            inputs=lambda product, _: product_text(product),
+            prepare=lambda product, _: product_text(product),
+            infer=_infer_text,
+            fields=lambda vector: {"text_embedding": vector},
+        ),
+        ArtifactKind(
+            name=PRODUCT_IMAGE,
+            option="product_image",
+            models=("image",),
+            **_PRODUCT_ROWS,
+            inputs=lambda product, _: _image_name(product.image),
+            prepare=lambda product, _: image_file_load(product.image),
+            infer=_infer_image,
+            fields=lambda vector: {"image_embedding": vector},
+        ),
+        ArtifactKind(
+            name=PRODUCT_STYLES,
+            option="product_styles",
+            models=("style_scorer",),
+            **_PRODUCT_ROWS,
+            inputs=lambda product, styles: (
+                f"{product_text(product)}\x00{_image_name(product.image)}\x00{styles}"
+            ),
+            prepare=_prepare_product_styles,
+            infer=_infer_product_styles,
+            fields=lambda scores: {
+                "style_scores": {k: round(float(v), 4) for k, v in (scores or {}).items()}
+            },
+            hash_context=styles_signature,
+            compute_context=_active_style_specs,
+        ),
+        ArtifactKind(
+            name=REVIEW,
+            option="review",
+            models=("sentiment", "preferences", "text"),
+            queryset=lambda: Review.objects.all(),
+            inputs=lambda review, styles: f"{review_text(review)}\x00{styles}",
+            prepare=lambda review, _: review_text(review),
+            infer=_infer_reviews,
+            fields=lambda r: (
+                r
+                or {
+                    "language": "",
+                    "sentiment_score": None,
+                    "sentiment_label": "",
+                    "sentiment_confidence": None,
+                    "preferences": [],
+                    "text_embedding": None,
+                }
+            ),
+            hash_context=styles_signature,
+            compute_context=_active_style_specs_words,
+        ),
+    )
+}
+KIND_BY_OPTION = {kind.option: kind for kind in KINDS.values()}
+PRODUCT_KINDS = (PRODUCT_TEXT, PRODUCT_IMAGE, PRODUCT_STYLES)
+
+
+# --- state bookkeeping ------------------------------------------------------------------------
+
+
+def artifacts_mark(*, kind: str, ids: Iterable[int], status: str = ArtifactStatus.PENDING) -> int:
+    """Mark these objects' artifact as needing work (upsert, one statement)."""
+    ids = sorted(set(ids))
+    if not ids:
+        return 0
+    now = timezone.now()
+    ArtifactState.objects.bulk_create(
+        [ArtifactState(kind=kind, object_id=pk, status=status, updated_at=now) for pk in ids],
+        update_conflicts=True,
+        unique_fields=["kind", "object_id"],
+        update_fields=["status", "updated_at"],
+    )
+    return len(ids)
+
+
+def artifacts_mark_stale(*, kind: str) -> int:
+    """Every computed artifact of ``kind`` is outdated (e.g. the style vocabulary changed); rows
+    still pending stay pending."""
+    return (
+        ArtifactState.objects.filter(kind=kind)
+        .exclude(status=ArtifactStatus.PENDING)
+        .update(status=ArtifactStatus.STALE, updated_at=timezone.now())
+    )
+
+
+def artifacts_forget(*, kinds: Sequence[str], object_id: int) -> None:
+    """Drop the bookkeeping of a deleted object (ArtifactState has no foreign key)."""
+    ArtifactState.objects.filter(kind__in=kinds, object_id=object_id).delete()
+
+
+def artifacts_pending_ids(*, kind: str, limit: int, exclude: Iterable[int] = ()) -> list[int]:
+    """The oldest pending or stale ids of ``kind``: how a task fills its batch."""
+    return list(
+        ArtifactState.objects.filter(kind=kind, status__in=NEEDS_WORK)
+        .exclude(object_id__in=list(exclude))
+        .order_by("updated_at", "object_id")
+        .values_list("object_id", flat=True)[:limit]
+    )
+
+
+def _needs_work(state: ArtifactState | None, current_hash: str) -> bool:
+    if state is None or state.status in NEEDS_WORK:
+        return True
+    return state.input_hash != current_hash  # ready or failed, for other inputs or another model
+
+
+def artifacts_needing_work(
+    *,
+    kind: str,
+    force: bool = False,
+    limit: int | None = None,
+    ids: Sequence[int] | None = None,
+    chunk: int = 1000,
+) -> list[int]:
+    """Ids (of all objects, or of ``ids``) whose artifact is missing, pending, stale, or made from
+    other inputs/models (backfill)."""
+    spec = KINDS[kind]
+    version = spec.version()
+    ctx = spec.hash_context()
+    queryset = spec.rows() if ids is None else spec.rows().filter(pk__in=list(ids))
+    found: list[int] = []
+    last_pk = 0
+    while limit is None or len(found) < limit:
+        rows = list(queryset.filter(pk__gt=last_pk).order_by("pk")[:chunk])
+        if not rows:
+            break
+        last_pk = rows[-1].pk
+        states = {
+            s.object_id: s
+            for s in ArtifactState.objects.filter(kind=kind, object_id__in=[r.pk for r in rows])
+        }
+        for row in rows:
+            if force or _needs_work(
+                states.get(row.pk), input_hash(inputs=spec.inputs(row, ctx), version=version)
+            ):
+                found.append(row.pk)
+    return found[:limit] if limit is not None else found
+
+
+# --- computing --------------------------------------------------------------------------------
+
+
+@dataclass
+class ComputeReport:
+    kind: str
+    done: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)  # already up to date
+    discarded: list[int] = field(default_factory=list)  # inputs changed while computing: a newer task has it
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "done": len(self.done),
+            "failed": len(self.failed),
+            "skipped": len(self.skipped),
+            "discarded": len(self.discarded),
+        }
+
+
+def run_isolated(infer: Callable[[list[Any], Any], list[Any]], inputs: list[Any], ctx: Any) -> list[Any]:
+    """``infer`` on the whole batch; if it fails on a bad item, each item alone, so one bad image
+    fails one product and the rest of the batch completes. Transient errors propagate (retry)."""
+    if not inputs:
+        return []
+    try:
+        results = list(infer(inputs, ctx))
+        if len(results) != len(inputs):
+            raise ValueError(f"the model returned {len(results)} results for {len(inputs)} inputs")
+        return results
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:
+        if len(inputs) == 1:
+            return [exc]
+        logger.info(
+            "Batch of %d failed (%s); retrying item by item to isolate the bad input", len(inputs), exc
+        )
+        return [result for item in inputs for result in run_isolated(infer, [item], ctx)]
+
+
+def error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def artifacts_compute(*, kind: str, ids: Sequence[int], force: bool = False) -> ComputeReport:
+    """Compute ``kind`` for the objects ``ids`` as one model batch and store what is still current."""
+    spec = KINDS[kind]
+    report = ComputeReport(kind=kind)
+    ids = sorted(set(ids))
+    if not ids:
+        return report
+    version = spec.version()
+    ctx = spec.hash_context()
+    rows = {row.pk: row for row in spec.rows().filter(pk__in=ids)}
+    gone = [pk for pk in ids if pk not in rows]
+    if gone:  # deleted since it was enqueued: nothing to compute, no bookkeeping to keep
+        ArtifactState.objects.filter(kind=kind, object_id__in=gone).delete()
+    states = {s.object_id: s for s in ArtifactState.objects.filter(kind=kind, object_id__in=ids)}
+    hashes = {pk: input_hash(inputs=spec.inputs(row, ctx), version=version) for pk, row in rows.items()}
+    todo = [pk for pk in rows if force or _needs_work(states.get(pk), hashes[pk])]
+    report.skipped = [pk for pk in rows if pk not in todo]
+    if not todo:
+        return report
+
+    compute_ctx = spec.compute_context()
+    outcomes: dict[int, Any] = {}
+    prepared: list[tuple[int, Any]] = []
+    for pk in todo:
+        try:
+            prepared.append((pk, spec.prepare(rows[pk], compute_ctx)))
+        except NoInput:
+            outcomes[pk] = None
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:  # this item's input is unusable; the others go on
+            outcomes[pk] = exc
+    results = run_isolated(spec.infer, [item for _, item in prepared], compute_ctx)
+    outcomes.update({pk: result for (pk, _), result in zip(prepared, results, strict=True)})
+    _outcomes_store(spec=spec, version=version, hashes=hashes, outcomes=outcomes, force=force, report=report)
+    return report
+
+
+def _outcomes_store(
+    *,
+    spec: ArtifactKind,
+    version: str,
+    hashes: dict[int, str],
+    outcomes: dict[int, Any],
+    force: bool,
+    report: ComputeReport,
+) -> None:
+    ids = sorted(outcomes)
+    ArtifactState.objects.bulk_create(
+        [ArtifactState(kind=spec.name, object_id=pk) for pk in ids], ignore_conflicts=True
+    )
+    now = timezone.now()
+    written_rows, written_states = [], []
+    with transaction.atomic():
+        # Lock order matches a save (object row, then its state row), so the two never deadlock;
+        # a save in flight makes us wait and then see its new inputs.
+        locked = {row.pk: row for row in spec.rows().select_for_update().filter(pk__in=ids).order_by("pk")}
+        states = {
+            s.object_id: s
+            for s in ArtifactState.objects.select_for_update()
+            .filter(kind=spec.name, object_id__in=ids)
+            .order_by("pk")
+        }
+        ctx = spec.hash_context()  # read after the locks: a style change committed meanwhile counts
+        for pk in ids:
+            row, state = locked.get(pk), states.get(pk)
+            if row is None or state is None:
+                continue
+            current = input_hash(inputs=spec.inputs(row, ctx), version=version)
+            if current != hashes[pk]:
+                report.discarded.append(pk)  # the newer inputs have their own pending task
+                continue
+            if not force and state.status == ArtifactStatus.READY and state.input_hash == current:
+                report.skipped.append(pk)  # another delivery stored it first
+                continue
+            outcome = outcomes[pk]
+            failed = isinstance(outcome, BaseException)
+            for name, value in spec.fields(None if failed else outcome).items():
+                setattr(row, name, value)
+            state.status = ArtifactStatus.FAILED if failed else ArtifactStatus.READY
+            state.input_hash, state.model_version, state.updated_at = current, version[:200], now
+            state.error = error_text(outcome) if failed else ""
+            state.attempts += 1  # the row is locked: no lost update
+            written_rows.append(row)
+            written_states.append(state)
+            if failed:
+                report.failed[pk] = state.error
+                logger.warning("%s #%s failed: %s", spec.name, pk, state.error)
+            else:
+                report.done.append(pk)
+        rows_update(model=spec.queryset().model, rows=written_rows, fields=list(spec.fields(None)))
+        rows_update(
+            model=ArtifactState,
+            rows=written_states,
+            fields=["status", "input_hash", "model_version", "error", "attempts", "updated_at"],
+        )
+
+
+def rows_update(*, model: type[models.Model], rows: list[Any], fields: list[str]) -> None:
+    """Write ``fields`` of ``rows`` in one round trip (psycopg pipelines ``executemany``).
+
+    Like ``QuerySet.update()`` it sends no signals; unlike ``bulk_update`` it builds no CASE
+    expression per row, which on a batch of vectors costs more than the model (see the benchmark)."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+        quote(meta.db_table), ", ".join(f"{quote(f.column)} = %s" for f in columns), quote(meta.pk.column)
+    )
+    params = [
+        [f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns] + [row.pk] for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def artifacts_compute_pending(*, kind: str, ids: Sequence[int] = (), force: bool = False) -> ComputeReport:
+    """What a task does: the given ids plus the oldest other pending ones of the kind, in batches of
+    BATCH_SIZE, so a GPU worker sees full batches even when saves arrive one at a time."""
+    batch_size = int(stylerec_settings.BATCH_SIZE)
+    ids = list(dict.fromkeys(ids))
+    if len(ids) < batch_size:
+        ids += artifacts_pending_ids(kind=kind, limit=batch_size - len(ids), exclude=ids)
+    total = ComputeReport(kind=kind)
+    for start in range(0, len(ids), batch_size):
+        part = artifacts_compute(kind=kind, ids=ids[start : start + batch_size], force=force)
+        total.done += part.done
+        total.failed.update(part.failed)
+        total.skipped += part.skipped
+        total.discarded += part.discarded
+    return total

@@ -1,0 +1,84 @@
+"""Writes: customer events (impressions, views, clicks, carts, purchases, searches)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from stylerec.models import Interaction, RankingProfile, get_product_model
+from stylerec.ranking.context import INTERACTION_WEIGHTS
+
+# Events that change what we know about the customer's taste. Impressions do not: recording them
+# must not throw away the customer's cached recommendations on every page view.
+PROFILE_KINDS = frozenset({*INTERACTION_WEIGHTS, Interaction.Kind.SEARCH})
+MAX_POSITION = 32767
+
+
+def _user_id(user: Any) -> int | None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return int(user.pk)
+
+
+def customer_refresh_schedule(*, user_id: int | None, session_key: str) -> None:
+    """Refresh the profile now (eager mode) or through the pipeline's
+    ``stylerec.customer_profile_refresh`` task after commit (broker set); the customer's cached
+    recommendations are invalidated at once either way."""
+    from stylerec.selectors import recommendations_invalidate
+    from stylerec.services.profiles import customer_profile_refresh
+    from stylerec.tasks import customer_profile_refresh as customer_profile_refresh_task
+    from stylerec.tasks import task_enqueue
+
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True):
+        customer_profile_refresh(user_id=user_id, session_key=session_key)
+    else:
+        transaction.on_commit(lambda: task_enqueue(customer_profile_refresh_task, user_id, session_key))
+    # Invalidate at once: even before the worker has run, the viewed/bought product is excluded
+    # and the collaborative seeds have changed.
+    recommendations_invalidate(user_id=user_id, session_key=session_key)
+
+
+def interaction_record(
+    *,
+    kind: str,
+    user: Any = None,
+    session_key: str = "",
+    product_id: int | None = None,
+    query: str = "",
+    block: str = "",
+    profile_id: int | None = None,
+    position: int | None = None,
+) -> Interaction:
+    """Record one event; for taste-revealing kinds, update the customer's profile and invalidate
+    their cached recommendations. ``block``/``profile_id``/``position`` say which recommendation
+    block and ranking profile showed the product (A/B attribution)."""
+    if kind not in Interaction.Kind.values:
+        raise ValueError(f"unknown interaction kind {kind!r}")
+    if product_id is not None and not get_product_model().objects.filter(pk=product_id).exists():
+        raise ValueError(f"no product {product_id}")
+    if profile_id is not None and not RankingProfile.objects.filter(pk=profile_id).exists():
+        profile_id = None  # a deleted profile must not lose the event
+    from stylerec.receivers import profile_refresh_handled
+
+    user_id = _user_id(user)
+    with profile_refresh_handled():  # refreshed below: the Interaction receiver must not do it again
+        interaction = Interaction.objects.create(
+            kind=kind,
+            user_id=user_id,
+            session_key=session_key or "",
+            product_id=product_id,
+            query=(query or "")[:500],
+            block=(block or "")[:40],
+            profile_id=profile_id,
+            position=None if position is None else max(0, min(int(position), MAX_POSITION)),
+            created_at=timezone.now(),
+        )
+    if kind == Interaction.Kind.PURCHASE and product_id is not None:
+        get_product_model().objects.filter(pk=product_id).update(sales_count=F("sales_count") + 1)
+    if kind in PROFILE_KINDS and (user_id or session_key):
+        customer_refresh_schedule(user_id=user_id, session_key="" if user_id else session_key)
+    return interaction

@@ -1,0 +1,217 @@
+"""The "you may like" template tags.
+
+    {% load stylerec %}
+    {% recommendations "for_you" product=product k=8 %}
+    {% recommendations "trending" k=8 category="Bag" title="Hot in bags" %}
+    {% similar_items product k=4 %}            {# one convenience tag per block #}
+
+A block is rendered with ``stylerec/blocks/<block>.html``, falling back to
+``stylerec/blocks/base.html``: a host overrides one block, or all of them, by putting a template
+of that name in its own templates folder. A block renders nothing when it has nothing to show,
+and a failing part never breaks the page: the error is logged, and only staff see a hint.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django import template
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string, select_template
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from stylerec.conf import stylerec_settings
+from stylerec.ranking.types import BLOCKS, RecommendationRequest, RecommendationResult
+from stylerec.views import click_url_for, customer_of, top_style_of
+
+logger = logging.getLogger(__name__)
+register = template.Library()
+
+BLOCK_TITLES = {
+    "for_you": "You may like",
+    "similar": "Similar items",
+    "in_your_style": "In your style",
+    "bought_together": "Often bought together",
+    "trending": "Trending now",
+}
+# Set on the request once the CSS/JS links are on the page, so several blocks load them once.
+_ASSETS_FLAG = "_stylerec_assets_included"
+
+
+def block_request_for(
+    http_request: Any, *, block: str, product: Any = None, k: Any = None, category: str | None = None
+) -> RecommendationRequest:
+    """The ranking request for the customer making ``http_request`` (no user id is ever taken
+    from the page: a block always shows the viewer's own recommendations)."""
+    user, session_key = customer_of(http_request) if http_request is not None else (None, "")
+    k = int(k) if k is not None else stylerec_settings.DEFAULT_K
+    return RecommendationRequest(
+        block=block,
+        user_id=user.pk if user is not None else None,
+        session_key=session_key if user is None else "",
+        product_id=int(getattr(product, "pk", product)) if product not in (None, "") else None,
+        k=max(1, min(k, stylerec_settings.MAX_K)),
+        category=category or None,
+    )
+
+
+def _styled_url(product: Any, style: Any) -> str:
+    """URL of the product drawn in ``style`` when ready; "" meanwhile (generation is queued)."""
+    from stylerec.services.styled import styled_image_for
+
+    styled = styled_image_for(product=product, style=style)
+    return styled.image.url if styled is not None and styled.image else ""
+
+
+def block_context(
+    *, http_request: Any, result: RecommendationResult, title: str | None, style: Any
+) -> dict[str, Any]:
+    """What a block template gets: the block, its items (with click links) and the style toggle."""
+    from stylerec.views import product_url_for
+
+    items = []
+    for position, item in enumerate(result.items, start=1):
+        product = item.product
+        styled_url = ""
+        if style is not None:
+            try:
+                styled_url = _styled_url(product, style)
+            except Exception:  # a missing styled image must never hide the product
+                logger.exception("styled image of product %s in %s failed", product.pk, style)
+        items.append(
+            {
+                "product": product,
+                "position": position,
+                "url": click_url_for(
+                    block=result.block, product_id=product.pk, position=position, profile_id=result.profile_id
+                ),
+                "product_url": product_url_for(product),
+                "image_url": product.image.url if product.image else "",
+                "styled_url": styled_url,
+                "reason": item.reasons[0].text if item.reasons else "",
+                "reasons": item.reasons,
+                "score": item.score,
+            }
+        )
+    return {
+        "block": result.block,
+        "title": title or BLOCK_TITLES.get(result.block, result.block),
+        "items": items,
+        "profile_id": result.profile_id,
+        "fallback": result.fallback,
+        "style": style,
+        "has_styled": any(entry["styled_url"] for entry in items),
+        "impressions_url": reverse("stylerec:impressions"),
+        "csrf_token": get_token(http_request) if http_request is not None else "",
+        "include_assets": _assets_needed(http_request),
+    }
+
+
+def _assets_needed(http_request: Any) -> bool:
+    if http_request is None:
+        return True
+    if getattr(http_request, _ASSETS_FLAG, False):
+        return False
+    setattr(http_request, _ASSETS_FLAG, True)
+    return True
+
+
+def block_render(
+    *,
+    http_request: Any,
+    block: str,
+    product: Any = None,
+    k: Any = None,
+    category: str | None = None,
+    title: str | None = None,
+) -> str:
+    """Render one block as HTML ("" when there is nothing to show). Raises on failure; the
+    tags catch."""
+    from stylerec.selectors import recommendations_for
+
+    if block not in BLOCKS:
+        raise ValueError(f"unknown recommendation block {block!r}; expected one of {', '.join(BLOCKS)}")
+    rec_request = block_request_for(http_request, block=block, product=product, k=k, category=category)
+    result = recommendations_for(rec_request)
+    if not result.items:
+        return ""
+    user, session_key = customer_of(http_request) if http_request is not None else (None, "")
+    style = top_style_of(user=user, session_key=session_key)
+    context = block_context(http_request=http_request, result=result, title=title, style=style)
+    tpl = select_template([f"stylerec/blocks/{block}.html", "stylerec/blocks/base.html"])
+    return tpl.render(context, request=http_request)
+
+
+def _is_staff(http_request: Any) -> bool:
+    user = getattr(http_request, "user", None)
+    return bool(user is not None and user.is_authenticated and user.is_staff)
+
+
+@register.simple_tag(takes_context=True)
+def recommendations(
+    context: template.Context,
+    block_name: str,
+    product: Any = None,
+    k: Any = None,
+    category: str | None = None,
+    title: str | None = None,
+) -> SafeString:
+    """``{% recommendations "for_you" product=product k=8 category="Bag" title="..." %}``"""
+    http_request = context.get("request")
+    try:
+        return mark_safe(
+            block_render(  # noqa: S308 - the block templates autoescape their data
+                http_request=http_request,
+                block=block_name,
+                product=product,
+                k=k,
+                category=category,
+                title=title,
+            )
+        )
+    except Exception as exc:
+        logger.exception("stylerec block %r failed to render", block_name)
+        if _is_staff(http_request):
+            return format_html(
+                '<div class="stylerec-error" hidden data-block="{}" data-error="{}"></div>',
+                block_name,
+                f"{type(exc).__name__}: {exc}"[:300],
+            )
+        return mark_safe("")
+
+
+def _block_tag(block: str):
+    def tag(
+        context: template.Context,
+        product: Any = None,
+        k: Any = None,
+        category: str | None = None,
+        title: str | None = None,
+    ) -> SafeString:
+        return recommendations(context, block, product=product, k=k, category=category, title=title)
+
+    tag.__doc__ = f'Same as ``{{% recommendations "{block}" product=... k=... %}}``.'
+    return tag
+
+
+# Convenience tags: {% you_may_like product %}, {% similar_items product k=4 %}, ...
+for _name, _block in {
+    "you_may_like": "for_you",
+    "similar_items": "similar",
+    "in_your_style": "in_your_style",
+    "bought_together": "bought_together",
+    "trending_items": "trending",
+}.items():
+    register.simple_tag(_block_tag(_block), takes_context=True, name=_name)
+
+
+@register.simple_tag(takes_context=True)
+def stylerec_assets(context: template.Context) -> SafeString:
+    """Links to stylerec's CSS and JS, for hosts that prefer to load them in ``<head>``; blocks
+    then skip their own links."""
+    if not _assets_needed(context.get("request")):
+        return mark_safe("")
+    return mark_safe(render_to_string("stylerec/assets.html"))

@@ -1,0 +1,153 @@
+"""Real browser tests: Playwright drives Debian's Chromium (headless) against pytest-django's
+live server. Never ``playwright install``: the system Chromium is used."""
+
+from __future__ import annotations
+
+import io
+import mimetypes
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+
+from stylerec.models import RankingProfile
+from tests.factories import make_product, make_style, make_user
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "pass-word-123"  # tests.factories.make_user's
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+            if not CHROMIUM.exists():
+                item.add_marker(pytest.mark.skip(reason="/usr/bin/chromium is not installed"))
+
+
+@pytest.fixture
+def browser_page(live_server, settings, monkeypatch):
+    """A Chromium page whose /media/ requests are answered from the test's MEDIA_ROOT (the live
+    server serves static files, not uploads)."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # still synchronous and safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    media_root = Path(settings.MEDIA_ROOT)
+
+    def serve_media(route):
+        path = media_root / route.request.url.split("/media/", 1)[1].split("?")[0]
+        if path.is_file():
+            route.fulfill(
+                status=200,
+                body=path.read_bytes(),
+                content_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            )
+        else:
+            route.fulfill(status=404, body=b"")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 1000}, base_url=live_server.url)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        page.route("**/media/**", serve_media)
+        yield page
+        context.close()
+        browser.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Save to test-artifacts/ (git-ignored) and refresh the README's copy in docs/screenshots/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    target = ARTIFACTS / name
+    page.evaluate("window.scrollTo(0, 0)")  # a sticky header would otherwise sit mid-page
+    page.screenshot(path=str(target), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(target, SCREENSHOTS / name)
+    return target
+
+
+def _product_image(colour: tuple[int, int, int], accent: tuple[int, int, int]) -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (160, 160), (245, 243, 238))
+    draw = ImageDraw.Draw(image)
+    draw.polygon(
+        [(50, 30), (110, 30), (135, 60), (120, 70), (115, 140), (45, 140), (40, 70), (25, 60)], fill=colour
+    )
+    draw.rectangle([70, 30, 90, 45], fill=accent)
+    for y in range(60, 140, 16):
+        draw.line([(45, y), (115, y)], fill=accent, width=3)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def store(transactional_db, settings):
+    """A small store: two families of products (navy minimalist shirts, floral retro dresses)
+    with pictures and vectors, two styles, a customer, a merchandiser and an active profile.
+    Vectors are set directly (no model run on save); styled images are made by the real style
+    transfer for the retro products, ahead of time as the precompute job would."""
+    settings.STYLEREC = {**settings.STYLEREC, "AUTO_COMPUTE": False, "PRODUCT_URL_NAME": "shop:product"}
+    retro = make_style("retro", name="Retro", transfer_preset=0, description="Vintage florals and warm tones")
+    make_style("minimalist", name="Minimalist", transfer_preset=1, description="Clean lines, plain colours")
+    products = []
+    for i in range(12):
+        floral = i >= 6
+        product = make_product(
+            direction={1 if floral else 0: 1.0, 10 + i: 0.3},
+            title=f"{'Floral tea dress' if floral else 'Navy oxford shirt'} No. {i + 1}",
+            category="Dress" if floral else "Shirt",
+            brand="Demo",
+            popularity=float(12 - i),
+            sales_count=12 - i,
+            rating_average=4.0 + (i % 10) / 10,
+            review_count=5 + i,
+            sentiment_score=0.5,
+            style_scores={"retro": 0.9, "minimalist": 0.1} if floral else {"minimalist": 0.9, "retro": 0.05},
+        )
+        colour = (200, 90 + 8 * i, 120) if floral else (30, 50 + 8 * i, 110)
+        product.image.save(
+            f"product-{i}.png", ContentFile(_product_image(colour, (240, 220, 200))), save=True
+        )
+        products.append(product)
+    from stylerec.models import Style
+    from stylerec.services.styled import styled_images_generate, styled_images_precompute
+
+    # Only the retro style is drawn ahead of time here (the precompute job does every style).
+    Style.objects.exclude(pk=retro.pk).update(is_active=False)
+    styled_images_generate(ids=styled_images_precompute(top_n=len(products), enqueue=False))
+    Style.objects.update(is_active=True)
+    profile = RankingProfile.objects.create(name="Baseline", is_active=True)
+    return {
+        "products": products,
+        "retro": retro,
+        "customer": make_user("alice"),
+        "staff": make_user("merch", is_staff=True, is_superuser=True),
+        "profile": profile,
+    }
+
+
+def sign_in(page, username: str, *, admin: bool = False) -> None:
+    page.goto("/admin/login/" if admin else "/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.locator("input[type=submit], button[type=submit]").first.click()
+    page.wait_for_load_state()

