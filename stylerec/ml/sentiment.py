@@ -364,7 +364,9 @@ def _subsample(rows: list[tuple[str, int]], limit: int | None) -> list[tuple[str
     return sorted(rows, key=lambda r: hashlib.sha1(r[0].encode("utf-8")).hexdigest())[:limit]
 
 
-def binary_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, float]:
+def binary_metrics(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray
+) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
     return {

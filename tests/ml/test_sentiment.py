@@ -14,6 +14,7 @@ from stylerec.ml import registry
 from stylerec.ml.base import ModelLoadError, SentimentModel, SentimentResult
 from stylerec.ml.datasets import TEST_PERCENT, labelled_reviews
 from stylerec.ml.sentiment import (
+    FORMAT,
     HFSequenceClassifierSentiment,
     TrainedHeadSentiment,
     evaluate_sentiment,
@@ -183,8 +184,8 @@ def test_loader_takes_the_newest_valid_version(trained_dir, tmp_path):
     root = tmp_path / "sentiment"
     [original] = [p for p in trained_dir.iterdir() if (p / "manifest.json").exists()]
     for name, created, fmt in [
-        ("old", "2000-01-01T00:00:00", 1),
-        ("new", "2999-01-01T00:00:00", 1),
+        ("old", "2000-01-01T00:00:00", FORMAT),
+        ("new", "2999-01-01T00:00:00", FORMAT),
         ("odd", "3999", 99),
     ]:
         shutil.copytree(original, root / name)
