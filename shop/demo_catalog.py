@@ -87,6 +87,10 @@ STYLES = [
               (("Denim", (15, 30, 60), (120, 150, 190)), ("Khaki", (60, 55, 30), (200, 190, 140)),
                ("Heather grey", (60, 60, 65), (190, 190, 195))), "plain"),
 ]
+# Model names keep titles apart: "Retro Mustard Dress Aster" and "Retro Mustard Dress Juniper".
+MODEL_NAMES = ["Aster", "Birch", "Camellia", "Dune", "Ember", "Fern", "Gale", "Harbor", "Iris", "Juniper", "Kestrel",
+               "Lotus", "Maple", "Nova", "Orchid", "Pebble", "Quill", "Reed", "Sage", "Tide", "Umber", "Vale",
+               "Willow", "Yarrow", "Zinnia", "Jade", "Lark", "Moss", "Opal", "Plum"]
 BRANDS = ["Linden & Co", "Maison Hua", "Northfold", "Qingmu", "Saltwater", "Urban Kite", "Verve", "Yunshan"]
 DESCRIPTIONS_EN = {
     "retro": "A {colour} {category} with a vintage feel and warm, faded colour.",
@@ -218,7 +222,7 @@ def _create_products(Product, size, rng, styles, tick) -> list:
             description += "\n" + DESCRIPTIONS_ZH.format(style_zh=spec.name_zh, category_zh=category_zh, colour=colour_name)
         products.append(
             Product(
-                sku=f"demo-{n:05d}", title=f"{spec.name} {colour_name} {category}", description=description,
+                sku=f"demo-{n:05d}", title=f"{spec.name} {colour_name} {category} {MODEL_NAMES[n % len(MODEL_NAMES)]}", description=description,
                 category=category, brand=rng.choice(BRANDS),
                 price=Decimal(base_price * rng.choice([0.8, 0.9, 1.0, 1.2, 1.5, 2.0])).quantize(Decimal("1.00")),
                 stock=0 if rng.random() < 0.06 else rng.randint(1, 60), image=name,
@@ -314,7 +318,7 @@ def _create_reviews(products, users, rng, tick) -> int:
             reviews.append(_review(product, user, rating, rng, positives, negatives, verified=True))
     for product in products:  # anonymous reviews from the wider public: real texts
         quality = rng.random()  # hidden product quality
-        for _ in range(rng.choice([0, 0, 1, 2, 3, 5, 8])):
+        for _ in range(rng.choice([0, 0, 0, 1, 1, 2, 3])):  # ~1 per product keeps the first demo quick
             rating = rng.choice([4, 5, 5]) if rng.random() < 0.35 + 0.6 * quality else rng.choice([1, 2, 2, 3])
             reviews.append(_review(product, None, rating, rng, positives, negatives, verified=False))
     Review.objects.bulk_create(reviews, batch_size=2000)

@@ -28,7 +28,7 @@ from stylerec.ranking.diversity import mmr_select
 from stylerec.ranking.explain import reasons_for
 from stylerec.ranking.profiles import profile_for_request
 from stylerec.ranking.rules import Rules, boosts_for, rules_parse
-from stylerec.ranking.scoring import fuse
+from stylerec.ranking.scoring import fuse, profile_for_block
 from stylerec.ranking.signals import collaborative_scores, pool_load, signal_matrix
 from stylerec.ranking.types import (
     BLOCKS,
@@ -295,7 +295,7 @@ def _rank(
         popularity_max=popularity_max(cached=lookup.get("extra", {}).get(POPULARITY_MAX_KEY)),
         freshness_half_life_days=profile.freshness_half_life_days,
     )
-    fused, contributions = fuse(matrix, profile)
+    fused, contributions = fuse(matrix, profile_for_block(profile, request.block))
     scores = fused + boosts_for(rules=rules, ids=pool.ids, categories=pool.categories)
     index_of = {int(pid): i for i, pid in enumerate(pool.ids)}
     pinned = [index_of[p] for p in pins if p in index_of]

@@ -62,3 +62,29 @@ def fuse(signal_matrix: np.ndarray, profile: Any) -> tuple[np.ndarray, np.ndarra
             contributions[:, SIGNAL_INDEX[name]] *= history
     scores = contributions.sum(axis=1) + float(getattr(profile, "bias", 0.0) or 0.0)
     return scores, contributions
+
+
+# What each block is about. The merchandiser's profile sets the weights; a block then leans on its
+# own signal, so "Similar items" follows the product being viewed rather than repeating "You may
+# like" (which leads with the customer's history).
+BLOCK_EMPHASIS: dict[str, dict[str, float]] = {
+    "similar": {"context": 2.0, "visual": 1.5, "history": 0.25},
+    "in_your_style": {"style": 2.0},
+    "bought_together": {"collaborative": 2.0},
+    "trending": {"popularity": 2.0},
+}
+
+
+def profile_for_block(profile: Any, block: str) -> Any:
+    """An unsaved copy of ``profile`` with the block's emphasis applied (``profile`` itself when
+    the block has none, e.g. "for_you")."""
+    emphasis = BLOCK_EMPHASIS.get(block)
+    if not emphasis:
+        return profile
+    import copy
+
+    adjusted = copy.copy(profile)
+    for signal, factor in emphasis.items():
+        name = f"w_{signal}"
+        setattr(adjusted, name, float(getattr(profile, name, 0.0) or 0.0) * factor)
+    return adjusted

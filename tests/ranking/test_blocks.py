@@ -114,7 +114,8 @@ def test_reasons_speak_in_plain_words(active_profile):
     rated = make_product(
         direction=1, sentiment_score=0.8, rating_average=4.7, review_count=120, popularity=50
     )
-    result = recommend(block="trending", explain=True)
+    # "for_you" applies the profile's weights as they are (blocks such as "trending" lean on their own signal)
+    result = recommend(block="for_you", explain=True)
     assert _reasons(result, rated) == ["4.7★ from 120 reviews", "Trending this week", "New in"]
     assert set(result.items[0].contributions) >= {"sentiment", "popularity", "freshness"}
     assert recommend(block="trending").items[0].contributions == {}

@@ -46,3 +46,17 @@ def test_gated_adds_the_other_signals_on_top_of_the_gate():
 def test_fuse_rejects_a_matrix_with_the_wrong_number_of_signals():
     with pytest.raises(ValueError):
         fuse(np.zeros((3, 2)), _profile())
+
+
+def test_similar_block_leans_on_the_viewed_product_not_history():
+    from stylerec.ranking.scoring import profile_for_block
+
+    profile = SimpleNamespace(**{f"w_{s}": 1.0 for s in SIGNALS}, bias=0.0, formula="additive")
+    # product 0 matches the customer's history, product 1 the product being viewed
+    matrix = np.zeros((2, len(SIGNALS)))
+    matrix[0, SIGNALS.index("history")] = 0.9
+    matrix[1, SIGNALS.index("context")] = 0.6
+    assert fuse(matrix, profile)[0].argmax() == 0  # "for you": history leads
+    assert fuse(matrix, profile_for_block(profile, "similar"))[0].argmax() == 1
+    assert profile.w_context == 1.0  # the merchandiser's profile is not changed
+    assert profile_for_block(profile, "for_you") is profile

@@ -95,7 +95,7 @@ def test_popularity_is_log_scaled_against_the_catalog_maximum(active_profile):
     active_profile(only={"popularity": 1.0})
     hot = make_product(direction=1, popularity=99.0)
     warm = make_product(direction=1, popularity=9.0)
-    result = recommend(block="trending", explain=True)
+    result = recommend(block="for_you", explain=True)  # no block emphasis: the bare weight applies
     assert ids(result) == [hot.pk, warm.pk]
     assert _contribution(result, warm, "popularity") == pytest.approx(math.log(10) / math.log(100))
 
