@@ -21,7 +21,7 @@ What serving reads from the database is made here from the history arrays instea
 
 One deliberate difference: serving weighs a customer's past items by a 30-day time half-life;
 here recency is by position (``RECENCY_HALF_LIFE_ITEMS``), because MovieLens users rate dozens of
-films in one sitting, where every item is equally recent by the clock (see docs/readme/evaluation.md
+films in one sitting, where every item is equally recent by the clock (see README.md, "Offline evaluation"
 for the measured gap).
 """
 

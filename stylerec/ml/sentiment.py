@@ -193,7 +193,7 @@ class LanguageHead:
         return self.stacker.predict_proba(np.hstack([logit[:, None], dense]))[:, 1]
 
 
-# One recipe per language (see docs/readme/models-text.md for what was tried):
+# One recipe per language (see README.md, "Text models" for what was tried):
 # * en: TF-IDF words 1-2 + chars 2-5 -> logistic regression, stacked with MiniLM sentence
 #   embeddings: a second logistic regression on [out-of-fold TF-IDF logit, embedding] (+0.02 to
 #   +0.04 over either alone; stacking also stays sane on a few hundred examples, where a plain

