@@ -201,12 +201,8 @@ class PrototypeStyleScorer:
     ) -> list[dict[str, float]]:
         import numpy as np
 
-        if len(images) != len(texts):
-            raise ValueError(f"got {len(images)} images but {len(texts)} texts")
-        if not styles:
+        if not styles or not _check_batch(images, texts):
             return [{} for _ in images]
-        if not images:
-            return []
         img_sims, txt_sims = self.similarities(images, texts, styles)
         img_z = standardise_rows(img_sims, self.min_std)
         txt_z = standardise_rows(txt_sims, self.min_std)
@@ -285,12 +281,8 @@ class ClipStyleScorer:
         import numpy as np
         import torch
 
-        if len(images) != len(texts):
-            raise ValueError(f"got {len(images)} images but {len(texts)} texts")
-        if not styles:
+        if not styles or not _check_batch(images, texts):
             return [{} for _ in images]
-        if not images:
-            return []
         parts = self.parts
         dim = int(parts.model.config.projection_dim)
         with torch.inference_mode():
@@ -314,3 +306,10 @@ class ClipStyleScorer:
         weights = softmax_rows(scale * (product @ prompts.T))
         slugs = [s.slug for s in styles]
         return [dict(zip(slugs, (float(w) for w in row), strict=True)) for row in weights]
+
+
+def _check_batch(images: Sequence[Any], texts: Sequence[str]) -> bool:
+    """True when there is something to score; one text per image or a clear error."""
+    if len(images) != len(texts):
+        raise ValueError(f"got {len(images)} images but {len(texts)} texts")
+    return bool(images)
