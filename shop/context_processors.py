@@ -8,7 +8,11 @@ def categories(request):
     names = cache.get("shop:categories")
     if names is None:
         names = list(
-            get_product_model().objects.filter(is_active=True).order_by("category").values_list("category", flat=True).distinct()
+            get_product_model()
+            .objects.filter(is_active=True)
+            .order_by("category")
+            .values_list("category", flat=True)
+            .distinct()
         )
         cache.set("shop:categories", names, 300)
     return {"nav_categories": names}

@@ -34,9 +34,16 @@ DEMO_PASSWORD = "demo-pass-123"
 ADMIN_PASSWORD = "admin-pass-123"
 
 CATEGORIES = [  # Fashion-MNIST label order: (English, Chinese, base price)
-    ("T-shirt", "T恤", 79), ("Trousers", "长裤", 159), ("Pullover", "套头衫", 199), ("Dress", "连衣裙", 259),
-    ("Coat", "外套", 499), ("Sandals", "凉鞋", 139), ("Shirt", "衬衫", 149), ("Sneakers", "运动鞋", 329),
-    ("Bag", "包", 289), ("Ankle boots", "短靴", 399),
+    ("T-shirt", "T恤", 79),
+    ("Trousers", "长裤", 159),
+    ("Pullover", "套头衫", 199),
+    ("Dress", "连衣裙", 259),
+    ("Coat", "外套", 499),
+    ("Sandals", "凉鞋", 139),
+    ("Shirt", "衬衫", 149),
+    ("Sneakers", "运动鞋", 329),
+    ("Bag", "包", 289),
+    ("Ankle boots", "短靴", 399),
 ]
 
 
@@ -50,47 +57,165 @@ class DemoStyle:
     keywords: str
     preset: int
     colourways: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int]], ...]  # name, dark, light
-    finish: str  # how the photo is treated: "grain", "flat", "sheen", "bold", "stripes", "stripe", "soft", "plain"
+    # how the photo is treated: "grain", "flat", "sheen", "bold", "stripes", "stripe", "soft", "plain"
+    finish: str
 
 
 STYLES = [
-    DemoStyle("retro", "Retro", "复古", "Vintage-inspired pieces with warm, faded tones, a nod to the 70s.",
-              "复古风格，暖色调，怀旧的七十年代气息。", "retro,vintage,复古,怀旧,old-school", 3,
-              (("Mustard", (70, 45, 10), (230, 190, 90)), ("Rust", (60, 20, 10), (210, 120, 80)),
-               ("Sepia", (50, 35, 20), (225, 205, 170))), "grain"),
-    DemoStyle("minimalist", "Minimalist", "简约", "Clean lines, muted neutrals, nothing superfluous.",
-              "简约风格，线条干净，中性色，没有多余装饰。", "minimalist,minimal,clean,simple,简约,极简,素雅", 11,
-              (("Charcoal", (25, 25, 28), (150, 150, 155)), ("Stone", (90, 88, 84), (235, 232, 226)),
-               ("White", (150, 150, 150), (252, 252, 250))), "flat"),
-    DemoStyle("light-luxury", "Light luxury", "轻奢", "Refined materials and a subtle sheen: affordable luxury.",
-              "轻奢风格，精致面料，低调光泽。", "light luxury,luxury,premium,轻奢,奢华,高级感", 20,
-              (("Champagne", (90, 70, 40), (245, 225, 180)), ("Gold", (80, 55, 10), (240, 200, 100)),
-               ("Pearl", (120, 115, 110), (250, 245, 240))), "sheen"),
-    DemoStyle("streetwear", "Streetwear", "街头", "Bold colour, oversized shapes, urban attitude.",
-              "街头风格，大胆配色，宽松版型，潮流态度。", "streetwear,street,urban,hip-hop,街头,潮牌,嘻哈", 6,
-              (("Neon green", (10, 40, 10), (120, 255, 60)), ("Hot pink", (60, 0, 30), (255, 60, 170)),
-               ("Black", (5, 5, 5), (90, 90, 95))), "bold"),
-    DemoStyle("bohemian", "Bohemian", "波西米亚", "Earthy colours, patterns and a free, relaxed spirit.",
-              "波西米亚风格，大地色，花纹，自由随性。", "bohemian,boho,ethnic,波西米亚,民族风", 14,
-              (("Terracotta", (70, 25, 15), (225, 130, 90)), ("Olive", (40, 45, 15), (175, 180, 100)),
-               ("Saffron", (80, 40, 0), (245, 170, 50))), "stripes"),
-    DemoStyle("sporty", "Sporty", "运动", "Athletic cuts and bright accents, made to move.",
-              "运动风格，运动剪裁，亮色点缀，适合活动。", "sporty,sport,athletic,gym,运动,健身", 9,
-              (("Royal blue", (5, 20, 80), (70, 130, 255)), ("Red", (70, 0, 0), (240, 60, 50)),
-               ("Lime", (30, 60, 0), (180, 240, 60))), "stripe"),
-    DemoStyle("elegant", "Elegant", "优雅", "Deep jewel tones and graceful silhouettes for special days.",
-              "优雅风格，深宝石色，曲线优美，适合重要场合。", "elegant,classy,graceful,formal,优雅,端庄,气质", 17,
-              (("Burgundy", (40, 0, 10), (170, 40, 70)), ("Emerald", (0, 35, 20), (40, 160, 110)),
-               ("Navy", (5, 10, 40), (60, 80, 150))), "soft"),
-    DemoStyle("casual", "Casual", "休闲", "Easy everyday pieces in denim and khaki.",
-              "休闲风格，日常百搭，牛仔与卡其。", "casual,everyday,relaxed,休闲,百搭,日常", 1,
-              (("Denim", (15, 30, 60), (120, 150, 190)), ("Khaki", (60, 55, 30), (200, 190, 140)),
-               ("Heather grey", (60, 60, 65), (190, 190, 195))), "plain"),
+    DemoStyle(
+        "retro",
+        "Retro",
+        "复古",
+        "Vintage-inspired pieces with warm, faded tones, a nod to the 70s.",
+        "复古风格，暖色调，怀旧的七十年代气息。",
+        "retro,vintage,复古,怀旧,old-school",
+        3,
+        (
+            ("Mustard", (70, 45, 10), (230, 190, 90)),
+            ("Rust", (60, 20, 10), (210, 120, 80)),
+            ("Sepia", (50, 35, 20), (225, 205, 170)),
+        ),
+        "grain",
+    ),
+    DemoStyle(
+        "minimalist",
+        "Minimalist",
+        "简约",
+        "Clean lines, muted neutrals, nothing superfluous.",
+        "简约风格，线条干净，中性色，没有多余装饰。",
+        "minimalist,minimal,clean,simple,简约,极简,素雅",
+        11,
+        (
+            ("Charcoal", (25, 25, 28), (150, 150, 155)),
+            ("Stone", (90, 88, 84), (235, 232, 226)),
+            ("White", (150, 150, 150), (252, 252, 250)),
+        ),
+        "flat",
+    ),
+    DemoStyle(
+        "light-luxury",
+        "Light luxury",
+        "轻奢",
+        "Refined materials and a subtle sheen: affordable luxury.",
+        "轻奢风格，精致面料，低调光泽。",
+        "light luxury,luxury,premium,轻奢,奢华,高级感",
+        20,
+        (
+            ("Champagne", (90, 70, 40), (245, 225, 180)),
+            ("Gold", (80, 55, 10), (240, 200, 100)),
+            ("Pearl", (120, 115, 110), (250, 245, 240)),
+        ),
+        "sheen",
+    ),
+    DemoStyle(
+        "streetwear",
+        "Streetwear",
+        "街头",
+        "Bold colour, oversized shapes, urban attitude.",
+        "街头风格，大胆配色，宽松版型，潮流态度。",
+        "streetwear,street,urban,hip-hop,街头,潮牌,嘻哈",
+        6,
+        (
+            ("Neon green", (10, 40, 10), (120, 255, 60)),
+            ("Hot pink", (60, 0, 30), (255, 60, 170)),
+            ("Black", (5, 5, 5), (90, 90, 95)),
+        ),
+        "bold",
+    ),
+    DemoStyle(
+        "bohemian",
+        "Bohemian",
+        "波西米亚",
+        "Earthy colours, patterns and a free, relaxed spirit.",
+        "波西米亚风格，大地色，花纹，自由随性。",
+        "bohemian,boho,ethnic,波西米亚,民族风",
+        14,
+        (
+            ("Terracotta", (70, 25, 15), (225, 130, 90)),
+            ("Olive", (40, 45, 15), (175, 180, 100)),
+            ("Saffron", (80, 40, 0), (245, 170, 50)),
+        ),
+        "stripes",
+    ),
+    DemoStyle(
+        "sporty",
+        "Sporty",
+        "运动",
+        "Athletic cuts and bright accents, made to move.",
+        "运动风格，运动剪裁，亮色点缀，适合活动。",
+        "sporty,sport,athletic,gym,运动,健身",
+        9,
+        (
+            ("Royal blue", (5, 20, 80), (70, 130, 255)),
+            ("Red", (70, 0, 0), (240, 60, 50)),
+            ("Lime", (30, 60, 0), (180, 240, 60)),
+        ),
+        "stripe",
+    ),
+    DemoStyle(
+        "elegant",
+        "Elegant",
+        "优雅",
+        "Deep jewel tones and graceful silhouettes for special days.",
+        "优雅风格，深宝石色，曲线优美，适合重要场合。",
+        "elegant,classy,graceful,formal,优雅,端庄,气质",
+        17,
+        (
+            ("Burgundy", (40, 0, 10), (170, 40, 70)),
+            ("Emerald", (0, 35, 20), (40, 160, 110)),
+            ("Navy", (5, 10, 40), (60, 80, 150)),
+        ),
+        "soft",
+    ),
+    DemoStyle(
+        "casual",
+        "Casual",
+        "休闲",
+        "Easy everyday pieces in denim and khaki.",
+        "休闲风格，日常百搭，牛仔与卡其。",
+        "casual,everyday,relaxed,休闲,百搭,日常",
+        1,
+        (
+            ("Denim", (15, 30, 60), (120, 150, 190)),
+            ("Khaki", (60, 55, 30), (200, 190, 140)),
+            ("Heather grey", (60, 60, 65), (190, 190, 195)),
+        ),
+        "plain",
+    ),
 ]
 # Model names keep titles apart: "Retro Mustard Dress Aster" and "Retro Mustard Dress Juniper".
-MODEL_NAMES = ["Aster", "Birch", "Camellia", "Dune", "Ember", "Fern", "Gale", "Harbor", "Iris", "Juniper", "Kestrel",
-               "Lotus", "Maple", "Nova", "Orchid", "Pebble", "Quill", "Reed", "Sage", "Tide", "Umber", "Vale",
-               "Willow", "Yarrow", "Zinnia", "Jade", "Lark", "Moss", "Opal", "Plum"]
+MODEL_NAMES = [
+    "Aster",
+    "Birch",
+    "Camellia",
+    "Dune",
+    "Ember",
+    "Fern",
+    "Gale",
+    "Harbor",
+    "Iris",
+    "Juniper",
+    "Kestrel",
+    "Lotus",
+    "Maple",
+    "Nova",
+    "Orchid",
+    "Pebble",
+    "Quill",
+    "Reed",
+    "Sage",
+    "Tide",
+    "Umber",
+    "Vale",
+    "Willow",
+    "Yarrow",
+    "Zinnia",
+    "Jade",
+    "Lark",
+    "Moss",
+    "Opal",
+    "Plum",
+]
 BRANDS = ["Linden & Co", "Maison Hua", "Northfold", "Qingmu", "Saltwater", "Urban Kite", "Verve", "Yunshan"]
 DESCRIPTIONS_EN = {
     "retro": "A {colour} {category} with a vintage feel and warm, faded colour.",
@@ -106,8 +231,11 @@ DESCRIPTIONS_ZH = "{style_zh}风格的{category_zh}，{colour}色。"
 # Short reviews that talk about styles and aspects (SIMULATED, written for the demo), mixed with
 # the real labelled reviews so that preference extraction has something to find.
 STYLE_REVIEWS = {
-    5: ["Love the {style} look, and the fit is perfect.", "喜欢这种{style_zh}风格，面料也很舒服。",
-        "Exactly the {style} vibe I wanted. Great material."],
+    5: [
+        "Love the {style} look, and the fit is perfect.",
+        "喜欢这种{style_zh}风格，面料也很舒服。",
+        "Exactly the {style} vibe I wanted. Great material.",
+    ],
     4: ["Nice {style} piece, runs slightly small.", "{style_zh}的感觉不错，就是尺码偏小。"],
     2: ["Too {style} for me, and the colour is off.", "不喜欢这么{style_zh}的款式，质量一般。"],
     1: ["Poor quality, the seams came apart.", "质量很差，不值这个价。"],
@@ -125,10 +253,14 @@ class BuildReport:
 
 def read_fashion_mnist(directory: Path = FASHION_MNIST_DIR) -> tuple[np.ndarray, np.ndarray]:
     """The 60k training photos (uint8, n×28×28) and labels, read in place from Debian's package."""
-    images_path, labels_path = directory / "train-images-idx3-ubyte.gz", directory / "train-labels-idx1-ubyte.gz"
+    images_path, labels_path = (
+        directory / "train-images-idx3-ubyte.gz",
+        directory / "train-labels-idx1-ubyte.gz",
+    )
     if not images_path.exists():
         raise FileNotFoundError(
-            f"{images_path} not found: install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"
+            f"{images_path} not found: install Debian's package "
+            "(apt-get install dataset-fashion-mnist)"
         )
     with gzip.open(images_path) as fh:
         images = np.frombuffer(fh.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)
@@ -137,7 +269,9 @@ def read_fashion_mnist(directory: Path = FASHION_MNIST_DIR) -> tuple[np.ndarray,
     return images, labels
 
 
-def render_product_photo(pixels: np.ndarray, style: DemoStyle, colourway: int, rng: random.Random) -> Image.Image:
+def render_product_photo(
+    pixels: np.ndarray, style: DemoStyle, colourway: int, rng: random.Random
+) -> Image.Image:
     """A 256 px colour product photo from a 28×28 greyscale one, coloured and finished per style."""
     _, dark, light = style.colourways[colourway]
     grey = Image.fromarray(pixels).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC).filter(ImageFilter.SMOOTH)
@@ -163,7 +297,11 @@ def render_product_photo(pixels: np.ndarray, style: DemoStyle, colourway: int, r
 
 
 def build_demo_catalog(
-    *, size: int = 3000, customers: int = 60, force: bool = False, progress: Callable[[str, int], object] | None = None
+    *,
+    size: int = 3000,
+    customers: int = 60,
+    force: bool = False,
+    progress: Callable[[str, int], object] | None = None,
 ) -> BuildReport:
     """Build the demo store. Skips when it is already built (unless ``force``)."""
     Product = get_product_model()
@@ -178,6 +316,7 @@ def build_demo_catalog(
             Product.objects.filter(sku__startswith="demo-").delete()
             get_user_model().objects.filter(username__startswith="demo_").delete()
         styles = _ensure_styles()
+        _ensure_profiles()
         products = _create_products(Product, size, rng, styles, tick)
         report.products = len(products)
         users = _create_customers(customers, rng)
@@ -194,13 +333,41 @@ def _ensure_styles() -> dict[str, Style]:
         style, _ = Style.objects.update_or_create(
             slug=spec.slug,
             defaults={
-                "name": spec.name, "name_zh": spec.name_zh, "description": spec.description,
-                "description_zh": spec.description_zh, "keywords": spec.keywords, "transfer_preset": spec.preset,
-                "transfer_strength": 0.8, "preserve_color": False, "is_active": True,
+                "name": spec.name,
+                "name_zh": spec.name_zh,
+                "description": spec.description,
+                "description_zh": spec.description_zh,
+                "keywords": spec.keywords,
+                "transfer_preset": spec.preset,
+                "transfer_strength": 0.8,
+                "preserve_color": False,
+                "is_active": True,
             },
         )
         styles[spec.slug] = style
     return styles
+
+
+def _ensure_profiles() -> None:
+    """An active default profile for merchandisers to tune, and the seed formula beside it."""
+    from stylerec.models import RankingProfile
+
+    if not RankingProfile.objects.filter(is_active=True).exists():
+        RankingProfile.objects.get_or_create(name="Default", defaults={"is_active": True})
+    zero = {
+        f"w_{name}": 0.0
+        for name in ("history", "context", "style", "collaborative", "popularity", "freshness")
+    }
+    RankingProfile.objects.get_or_create(
+        name="Seed formula",
+        defaults={
+            **zero,
+            "formula": RankingProfile.Formula.GATED,
+            "w_sentiment": 0.5,
+            "w_visual": 0.5,
+            "description": "score = (0.5·sentiment + 0.5·visual) × cosine(history, product)",
+        },
+    )
 
 
 def _create_products(Product, size, rng, styles, tick) -> list:
@@ -219,13 +386,21 @@ def _create_products(Product, size, rng, styles, tick) -> list:
         name = default_storage.save(f"products/demo/{n:05d}.jpg", _content(buffer.getvalue()))
         description = DESCRIPTIONS_EN[spec.slug].format(colour=colour_name.lower(), category=category.lower())
         if rng.random() < 0.4:
-            description += "\n" + DESCRIPTIONS_ZH.format(style_zh=spec.name_zh, category_zh=category_zh, colour=colour_name)
+            description += "\n" + DESCRIPTIONS_ZH.format(
+                style_zh=spec.name_zh, category_zh=category_zh, colour=colour_name
+            )
         products.append(
             Product(
-                sku=f"demo-{n:05d}", title=f"{spec.name} {colour_name} {category} {MODEL_NAMES[n % len(MODEL_NAMES)]}", description=description,
-                category=category, brand=rng.choice(BRANDS),
-                price=Decimal(base_price * rng.choice([0.8, 0.9, 1.0, 1.2, 1.5, 2.0])).quantize(Decimal("1.00")),
-                stock=0 if rng.random() < 0.06 else rng.randint(1, 60), image=name,
+                sku=f"demo-{n:05d}",
+                title=f"{spec.name} {colour_name} {category} {MODEL_NAMES[n % len(MODEL_NAMES)]}",
+                description=description,
+                category=category,
+                brand=rng.choice(BRANDS),
+                price=Decimal(base_price * rng.choice([0.8, 0.9, 1.0, 1.2, 1.5, 2.0])).quantize(
+                    Decimal("1.00")
+                ),
+                stock=0 if rng.random() < 0.06 else rng.randint(1, 60),
+                image=name,
             )
         )
         products[-1]._demo_style = spec.slug  # hidden truth for the simulated customers
@@ -254,7 +429,9 @@ def _create_customers(count: int, rng: random.Random) -> list:
     users = []
     for n in range(count):
         username = "demo_alice" if n == 0 else f"demo_{n:03d}"
-        user = User.objects.filter(username=username).first() or User.objects.create_user(username, password=DEMO_PASSWORD)
+        user = User.objects.filter(username=username).first() or User.objects.create_user(
+            username, password=DEMO_PASSWORD
+        )
         # Hidden taste: two styles and three categories (alice: retro + bohemian dresses and bags).
         if n == 0:
             user._taste = ({"retro", "bohemian"}, {"Dress", "Bag", "Sandals"})
@@ -285,15 +462,31 @@ def _simulate_histories(users, products, rng, tick) -> int:
             viewed = rng.choices(products, weights=weights, k=rng.randint(3, 8))
             for step, product in enumerate(viewed):
                 at = start + timedelta(minutes=3 * step)
-                events.append(Interaction(user=user, product=product, kind=Interaction.Kind.VIEW, created_at=at))
+                events.append(
+                    Interaction(user=user, product=product, kind=Interaction.Kind.VIEW, created_at=at)
+                )
                 if rng.random() < 0.35:
-                    events.append(Interaction(user=user, product=product, kind=Interaction.Kind.CLICK, created_at=at))
+                    events.append(
+                        Interaction(user=user, product=product, kind=Interaction.Kind.CLICK, created_at=at)
+                    )
                 if _affinity(user, product) >= 2 and rng.random() < 0.3:
-                    events.append(Interaction(user=user, product=product, kind=Interaction.Kind.CART,
-                                              created_at=at + timedelta(minutes=1)))
+                    events.append(
+                        Interaction(
+                            user=user,
+                            product=product,
+                            kind=Interaction.Kind.CART,
+                            created_at=at + timedelta(minutes=1),
+                        )
+                    )
                     if rng.random() < 0.6:
-                        events.append(Interaction(user=user, product=product, kind=Interaction.Kind.PURCHASE,
-                                                  created_at=at + timedelta(minutes=2)))
+                        events.append(
+                            Interaction(
+                                user=user,
+                                product=product,
+                                kind=Interaction.Kind.PURCHASE,
+                                created_at=at + timedelta(minutes=2),
+                            )
+                        )
         tick("customers", 1)
     Interaction.objects.bulk_create(events, batch_size=2000)
     return len(events)
@@ -306,9 +499,11 @@ def _create_reviews(products, users, rng, tick) -> int:
     positives = {lang: [t for t, label in rows if label == 1 and len(t) < 400] for lang, rows in real.items()}
     negatives = {lang: [t for t, label in rows if label == 0 and len(t) < 400] for lang, rows in real.items()}
     by_pk = {p.pk: p for p in products}
-    purchases = Interaction.objects.filter(kind=Interaction.Kind.PURCHASE, product__in=products).values_list(
-        "user_id", "product_id"
-    ).distinct()
+    purchases = (
+        Interaction.objects.filter(kind=Interaction.Kind.PURCHASE, product__in=products)
+        .values_list("user_id", "product_id")
+        .distinct()
+    )
     user_by_pk = {u.pk: u for u in users}
     reviews = []
     for user_id, product_id in purchases:  # verified reviews from simulated buyers
@@ -319,7 +514,9 @@ def _create_reviews(products, users, rng, tick) -> int:
     for product in products:  # anonymous reviews from the wider public: real texts
         quality = rng.random()  # hidden product quality
         for _ in range(rng.choice([0, 0, 0, 1, 1, 2, 3])):  # ~1 per product keeps the first demo quick
-            rating = rng.choice([4, 5, 5]) if rng.random() < 0.35 + 0.6 * quality else rng.choice([1, 2, 2, 3])
+            rating = (
+                rng.choice([4, 5, 5]) if rng.random() < 0.35 + 0.6 * quality else rng.choice([1, 2, 2, 3])
+            )
             reviews.append(_review(product, None, rating, rng, positives, negatives, verified=False))
     Review.objects.bulk_create(reviews, batch_size=2000)
     tick("reviews", len(reviews))
@@ -335,15 +532,22 @@ def _review(product, user, rating, rng, positives, negatives, *, verified) -> Re
         text = rng.choice(positives[lang] if rating >= 4 else negatives[lang])
         if rating == 3:
             rating = 2
-    return Review(product=product, user=user, rating=rating, text=text, verified_purchase=verified,
-                  created_at=timezone.now() - timedelta(days=rng.randint(0, 90)))
+    return Review(
+        product=product,
+        user=user,
+        rating=rating,
+        text=text,
+        verified_purchase=verified,
+        created_at=timezone.now() - timedelta(days=rng.randint(0, 90)),
+    )
 
 
 def _update_sales_counts(Product) -> None:
     counts = dict(
-        Interaction.objects.filter(kind=Interaction.Kind.PURCHASE).values("product").annotate(n=Count("id")).values_list(
-            "product", "n"
-        )
+        Interaction.objects.filter(kind=Interaction.Kind.PURCHASE)
+        .values("product")
+        .annotate(n=Count("id"))
+        .values_list("product", "n")
     )
     changed = []
     for product in Product.objects.filter(pk__in=counts):

@@ -51,7 +51,9 @@ def catalog(request: HttpRequest) -> HttpResponse:
         products = products.filter(category=category)
     if query:
         products = products.filter(
-            Q(title__icontains=query) | Q(description__icontains=query) | Q(category__icontains=query)
+            Q(title__icontains=query)
+            | Q(description__icontains=query)
+            | Q(category__icontains=query)
             | Q(brand__icontains=query)
         )
         if request.GET.get("page") in (None, "1"):
@@ -93,7 +95,11 @@ def review_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 def styles(request: HttpRequest) -> HttpResponse:
     """Pick and weight preferred styles (signed in or anonymous: stored per session)."""
-    owner = {"user": request.user} if request.user.is_authenticated else {"user": None, "session_key": _session_key(request)}
+    owner = (
+        {"user": request.user}
+        if request.user.is_authenticated
+        else {"user": None, "session_key": _session_key(request)}
+    )
     active_styles = list(Style.objects.filter(is_active=True))
     if request.method == "POST":
         from stylerec.services.preferences import style_preferences_set
@@ -112,7 +118,9 @@ def styles(request: HttpRequest) -> HttpResponse:
         return redirect("shop:styles")
     current = {
         p.style.slug: p.weight
-        for p in StylePreference.objects.filter(source=StylePreference.Source.EXPLICIT, **owner).select_related("style")
+        for p in StylePreference.objects.filter(
+            source=StylePreference.Source.EXPLICIT, **owner
+        ).select_related("style")
     }
     rows = [(style, current.get(style.slug, 0.0)) for style in active_styles]
     return render(request, "shop/styles.html", {"rows": rows})

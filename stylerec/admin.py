@@ -38,7 +38,10 @@ class VectorSummaryMixin:
     vector_fields: tuple[str, ...] = ()
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), *(f"{name}_summary" for name in self.vector_fields)]
+        return [
+            *super().get_readonly_fields(request, obj),
+            *(f"{name}_summary" for name in self.vector_fields),
+        ]
 
     def __getattr__(self, name: str):
         if name.endswith("_summary") and name[: -len("_summary")] in type(self).vector_fields:
@@ -53,19 +56,37 @@ class VectorSummaryMixin:
 
 
 class ProductAdmin(ProductArtifactsAdminMixin, VectorSummaryMixin, admin.ModelAdmin):
-    list_display = ("thumbnail", "title", "category", "brand", "price", "stock", "review_count", "sentiment_score")
+    list_display = (
+        "thumbnail",
+        "title",
+        "category",
+        "brand",
+        "price",
+        "stock",
+        "review_count",
+        "sentiment_score",
+    )
     list_display_links = ("thumbnail", "title")
     list_filter = ("category", "is_active", "brand")
     search_fields = ("title", "description", "brand", "category")
     list_per_page = 50
     vector_fields = ("text_embedding", "image_embedding")
-    readonly_fields = ("style_scores", "sentiment_score", "rating_average", "review_count", "popularity", "sales_count")
+    readonly_fields = (
+        "style_scores",
+        "sentiment_score",
+        "rating_average",
+        "review_count",
+        "popularity",
+        "sales_count",
+    )
 
     @admin.display(description="")
     def thumbnail(self, obj):
         if not obj.image:
             return "—"
-        return format_html('<img src="{}" alt="" style="height:40px;width:40px;object-fit:cover">', obj.image.url)
+        return format_html(
+            '<img src="{}" alt="" style="height:40px;width:40px;object-fit:cover">', obj.image.url
+        )
 
 
 if get_product_model() is Product:
@@ -74,7 +95,15 @@ if get_product_model() is Product:
 
 @admin.register(Style)
 class StyleAdmin(VectorSummaryMixin, admin.ModelAdmin):
-    list_display = ("name", "name_zh", "slug", "transfer_preset", "transfer_strength", "preserve_color", "is_active")
+    list_display = (
+        "name",
+        "name_zh",
+        "slug",
+        "transfer_preset",
+        "transfer_strength",
+        "preserve_color",
+        "is_active",
+    )
     list_filter = ("is_active",)
     search_fields = ("name", "name_zh", "slug", "keywords", "description")
     prepopulated_fields = {"slug": ("name",)}
@@ -88,12 +117,27 @@ class StyleAdmin(VectorSummaryMixin, admin.ModelAdmin):
 
 @admin.register(Review)
 class ReviewAdmin(VectorSummaryMixin, admin.ModelAdmin):
-    list_display = ("product", "user", "rating", "sentiment_label", "sentiment_score", "language", "verified_purchase", "created_at")
+    list_display = (
+        "product",
+        "user",
+        "rating",
+        "sentiment_label",
+        "sentiment_score",
+        "language",
+        "verified_purchase",
+        "created_at",
+    )
     list_filter = ("rating", "sentiment_label", "language", "verified_purchase")
     search_fields = ("title", "text")
     raw_id_fields = ("product", "user")
     vector_fields = ("text_embedding",)
-    readonly_fields = ("language", "sentiment_score", "sentiment_label", "sentiment_confidence", "preferences")
+    readonly_fields = (
+        "language",
+        "sentiment_score",
+        "sentiment_label",
+        "sentiment_confidence",
+        "preferences",
+    )
 
 
 @admin.register(StylePreference)
@@ -115,7 +159,17 @@ class InteractionAdmin(admin.ModelAdmin):
 
 @admin.register(RankingProfile)
 class RankingProfileAdmin(RankingProfileCockpitMixin, admin.ModelAdmin):  # cockpit: live preview + A/B
-    list_display = ("name", "is_active", "formula", "w_history", "w_style", "w_visual", "w_sentiment", "w_collaborative", "version")
+    list_display = (
+        "name",
+        "is_active",
+        "formula",
+        "w_history",
+        "w_style",
+        "w_visual",
+        "w_sentiment",
+        "w_collaborative",
+        "version",
+    )
     list_filter = ("is_active", "formula")
     search_fields = ("name", "description")
 
@@ -127,6 +181,7 @@ class RankingProfileAdmin(RankingProfileCockpitMixin, admin.ModelAdmin):  # cock
 
         view = self.admin_site.admin_view(lambda request: evaluation_report_view(self, request))
         return [path("evaluation/", view, name="stylerec_rankingprofile_evaluation"), *super().get_urls()]
+
     # --- end evaluation
 
 

@@ -25,7 +25,7 @@ def check_database(app_configs: Any = None, databases: Any = None, **kwargs: Any
             errors.append(
                 Error(
                     f"stylerec needs PostgreSQL with pgvector; database {alias!r} is {connection.vendor}.",
-                    hint="Point DATABASE_URL at PostgreSQL with pgvector, or unset it to use the embedded server.",
+                    hint="Point DATABASE_URL at PostgreSQL with pgvector, or unset it (embedded server).",
                     id="stylerec.E001",
                 )
             )
@@ -73,7 +73,8 @@ def check_models(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning
         except ImportError as exc:
             problems.append(
                 Error(
-                    f"STYLEREC['{class_setting}'] = {getattr(stylerec_settings, class_setting)!r} cannot be imported: {exc}",
+                    f"STYLEREC['{class_setting}'] = {getattr(stylerec_settings, class_setting)!r} "
+                    f"cannot be imported: {exc}",
                     id="stylerec.E003",
                 )
             )
@@ -94,13 +95,15 @@ def check_models(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning
             try:
                 dim = output_dim(**options)
             except Exception as exc:  # a broken config is reported, never a crash at start-up
-                problems.append(Warning(f"Could not read the output size of {class_setting}: {exc}", id="stylerec.W001"))
+                problems.append(
+                    Warning(f"Could not read the output size of {class_setting}: {exc}", id="stylerec.W001")
+                )
                 continue
             if dim is not None and dim != frozen:
                 problems.append(
                     Error(
                         f"{class_setting} produces {dim}-d vectors but the database stores {frozen}-d ones.",
-                        hint="Change stylerec.ml.dims and make a migration, or configure a model of that size.",
+                        hint="Change stylerec.ml.dims and make a migration, or use a model of that size.",
                         id="stylerec.E005",
                     )
                 )

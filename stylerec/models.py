@@ -112,7 +112,9 @@ class Style(models.Model):
     )
     reference_image = models.ImageField(upload_to="styles/", blank=True)
     transfer_preset = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Index of a fixed style of the transfer network; else the reference image."
+        null=True,
+        blank=True,
+        help_text="Index of a fixed style of the transfer network; else the reference image.",
     )
     transfer_strength = models.FloatField(
         default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
@@ -142,7 +144,11 @@ class Review(models.Model):
 
     product = models.ForeignKey(PRODUCT_MODEL, on_delete=models.CASCADE, related_name="stylerec_reviews")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="stylerec_reviews"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stylerec_reviews",
     )
     rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
     title = models.CharField(max_length=200, blank=True)
@@ -161,7 +167,9 @@ class Review(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="stylerec_review_rating_1_5")
+            models.CheckConstraint(
+                condition=Q(rating__gte=1, rating__lte=5), name="stylerec_review_rating_1_5"
+            )
         ]
         indexes = [models.Index(fields=["product", "created_at"])]
 
@@ -179,7 +187,11 @@ class StylePreference(models.Model):
         BEHAVIOUR = "behaviour", "Inferred from behaviour"
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="style_preferences"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="style_preferences",
     )
     session_key = models.CharField(max_length=40, blank=True, db_index=True)
     style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="preferences")
@@ -190,7 +202,9 @@ class StylePreference(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "style", "source"], condition=Q(user__isnull=False), name="stylerec_pref_user_unique"
+                fields=["user", "style", "source"],
+                condition=Q(user__isnull=False),
+                name="stylerec_pref_user_unique",
             ),
             models.UniqueConstraint(
                 fields=["session_key", "style", "source"],
@@ -230,7 +244,9 @@ class RankingProfile(models.Model):
     bias = models.FloatField(default=0.0, help_text="Intercept of learned profiles; does not change order.")
     # Rules and diversity.
     mmr_lambda = models.FloatField(
-        "MMR λ", default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        "MMR λ",
+        default=0.8,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="1 = pure relevance, lower = more diverse.",
     )
     max_per_category = models.PositiveSmallIntegerField(default=4, help_text="0 = no limit")
@@ -238,12 +254,17 @@ class RankingProfile(models.Model):
     candidate_pool = models.PositiveIntegerField(default=200)
     freshness_half_life_days = models.FloatField(default=30.0)
     rules = models.JSONField(
-        default=dict, blank=True,
-        help_text='{"boost": {"product:12": 0.5, "category:Bag": 0.2}, "pin": [12], "block": ["category:Sandal"]}',
+        default=dict,
+        blank=True,
+        help_text=(
+            '{"boost": {"product:12": 0.5, "category:Bag": 0.2}, "pin": [12], "block": ["category:Sandal"]}'
+        ),
     )
     # A/B: this profile may hand a share of traffic to a challenger.
     challenger = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    challenger_share = models.FloatField(default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    challenger_share = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
     # Learned profiles record how they were made and what they score.
     metrics = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1, editable=False)  # bumped on save: part of cache keys
@@ -252,7 +273,9 @@ class RankingProfile(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="stylerec_one_active_profile")
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="stylerec_one_active_profile"
+            )
         ]
 
     def __str__(self) -> str:
@@ -269,7 +292,11 @@ class Interaction(models.Model):
         SEARCH = "search", "Search"
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="stylerec_interactions"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="stylerec_interactions",
     )
     session_key = models.CharField(max_length=40, blank=True, db_index=True)
     product = models.ForeignKey(
@@ -278,7 +305,9 @@ class Interaction(models.Model):
     kind = models.CharField(max_length=12, choices=Kind.choices)
     query = models.CharField(max_length=500, blank=True)
     block = models.CharField(max_length=40, blank=True, help_text="The recommendation block it came from.")
-    profile = models.ForeignKey(RankingProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    profile = models.ForeignKey(
+        RankingProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     position = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
 
@@ -299,7 +328,11 @@ class CustomerProfile(models.Model):
     interactions and reviews."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="stylerec_profile"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="stylerec_profile",
     )
     session_key = models.CharField(max_length=40, blank=True, db_index=True)
     text_vector = VectorField(dimensions=TEXT_DIM, null=True, blank=True)

@@ -8,7 +8,9 @@ from stylerec.models import Style, StylePreference
 from stylerec.selectors import recommendations_invalidate
 
 
-def style_preferences_set(*, user=None, session_key: str = "", weights: dict[str, float]) -> list[StylePreference]:
+def style_preferences_set(
+    *, user=None, session_key: str = "", weights: dict[str, float]
+) -> list[StylePreference]:
     """Replace the explicit preferences of a customer (or session) with ``weights`` {slug: 0..1};
     a weight of 0 removes the style. Other sources (inferred) are left alone."""
     if user is None and not session_key:
@@ -27,13 +29,17 @@ def style_preferences_set(*, user=None, session_key: str = "", weights: dict[str
             if weight <= 0:
                 continue
             preference, _ = StylePreference.objects.update_or_create(
-                style=styles[slug], source=StylePreference.Source.EXPLICIT, **owner, defaults={"weight": weight}
+                style=styles[slug],
+                source=StylePreference.Source.EXPLICIT,
+                **owner,
+                defaults={"weight": weight},
             )
             kept.append(preference)
         # Blocks must follow the new choice at once, not after the cache times out.
         transaction.on_commit(
             lambda: recommendations_invalidate(
-                user_id=user.pk if user is not None else None, session_key="" if user is not None else session_key
+                user_id=user.pk if user is not None else None,
+                session_key="" if user is not None else session_key,
             )
         )
     return kept

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import mimetypes
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from tests.factories import make_product, make_style, make_user
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "pass-word-123"  # tests.factories.make_user's
 
 
@@ -73,13 +71,12 @@ def browser_page(live_server, settings, monkeypatch):
 
 
 def screenshot(page, name: str) -> Path:
-    """Save to test-artifacts/ (git-ignored) and refresh the README's copy in docs/screenshots/."""
+    """Save to test-artifacts/ (git-ignored). The README's pictures in docs/screenshots/ are taken
+    from the real demo store, not from these small test catalogs."""
     ARTIFACTS.mkdir(exist_ok=True)
     target = ARTIFACTS / name
     page.evaluate("window.scrollTo(0, 0)")  # a sticky header would otherwise sit mid-page
     page.screenshot(path=str(target), full_page=True)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(target, SCREENSHOTS / name)
     return target
 
 

@@ -322,7 +322,9 @@ def test_unknown_or_malformed_product_ids_are_404_not_500(anon_api, catalog, pat
     assert anon_api.get(f"/api/stylerec/products/{path}/reviews/").status_code == 404
 
 
-def test_choosing_styles_refreshes_the_in_your_style_list(api, catalog, styles, django_capture_on_commit_callbacks):
+def test_choosing_styles_refreshes_the_in_your_style_list(
+    api, catalog, styles, django_capture_on_commit_callbacks
+):
     from stylerec.models import get_product_model
 
     # The floral family (5-9) is retro, the navy family minimalist.

@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_non_postgres_database_is_a_clear_error():
-    with override_settings(DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}):
+    with override_settings(
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    ):
         errors = check_database_engine()
     assert [e.id for e in errors] == ["stylerec.E001"]
     assert "PostgreSQL" in errors[0].msg
@@ -40,12 +42,20 @@ def test_production_refuses_to_start_without_secret_key_and_database():
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
     env["SECRET_KEY"] = "x" * 50
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0 and "DATABASE_URL" in result.stderr
 

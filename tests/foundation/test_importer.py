@@ -25,12 +25,12 @@ def catalog_dir(tmp_path):
 def test_csv_import_reports_bad_rows_with_line_numbers_and_keeps_good_ones(catalog_dir):
     (catalog_dir / "catalog.csv").write_text(
         "sku,title,category,price,stock,image\n"
-        "A1,Red shirt,Shirt,19.90,3,good.png\n"          # line 2: ok
-        "A2,,Shirt,10,1,\n"                               # line 3: no title
-        "A3,Blue bag,Bag,cheap,1,\n"                      # line 4: price not a number
-        "A4,Green coat,Coat,99,2,broken.png\n"            # line 5: unreadable image
-        "A5,Grey coat,Coat,99,2,missing.png\n"            # line 6: image not found
-        "A6,Old boot,Boots,49,-1,\n",                     # line 7: bad stock
+        "A1,Red shirt,Shirt,19.90,3,good.png\n"  # line 2: ok
+        "A2,,Shirt,10,1,\n"  # line 3: no title
+        "A3,Blue bag,Bag,cheap,1,\n"  # line 4: price not a number
+        "A4,Green coat,Coat,99,2,broken.png\n"  # line 5: unreadable image
+        "A5,Grey coat,Coat,99,2,missing.png\n"  # line 6: image not found
+        "A6,Old boot,Boots,49,-1,\n",  # line 7: bad stock
         encoding="utf-8",
     )
     report = catalog_import(path=catalog_dir / "catalog.csv")
@@ -67,7 +67,9 @@ def test_jsonl_import_updates_by_sku_and_rejects_bad_json(catalog_dir):
 
 @pytest.mark.django_db
 def test_strict_import_writes_nothing_when_any_row_is_bad(catalog_dir):
-    (catalog_dir / "c.csv").write_text("title,category,price,image\nOk,Bag,5,good.png\nBad,Bag,x,\n", encoding="utf-8")
+    (catalog_dir / "c.csv").write_text(
+        "title,category,price,image\nOk,Bag,5,good.png\nBad,Bag,x,\n", encoding="utf-8"
+    )
     out = io.StringIO()
     with pytest.raises(CommandError, match="nothing imported"):
         call_command("stylerec_import_catalog", str(catalog_dir / "c.csv"), "--strict", stdout=out)

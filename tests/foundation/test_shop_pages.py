@@ -47,7 +47,9 @@ def test_signed_in_customer_posts_a_review(client):
     product = make_product()
     user = make_user()
     client.force_login(user)
-    response = client.post(reverse("shop:review_create", args=[product.pk]), {"rating": 4, "text": "Lovely retro look"})
+    response = client.post(
+        reverse("shop:review_create", args=[product.pk]), {"rating": 4, "text": "Lovely retro look"}
+    )
     assert response.status_code == 302
     review = Review.objects.get()
     assert (review.user, review.product, review.rating, review.verified_purchase) == (user, product, 4, False)

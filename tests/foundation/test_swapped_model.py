@@ -22,9 +22,21 @@ def test_default_setup_uses_stylerecs_product():
 def test_swapped_host_model_works_end_to_end():
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.swapped_store.settings", STYLEREC_SWAPPED_RUN="1")
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/swapped_store",
-         "--ds=tests.swapped_store.settings"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/swapped_store",
+            "--ds=tests.swapped_store.settings",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "2 passed" in result.stdout

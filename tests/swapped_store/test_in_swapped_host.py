@@ -16,7 +16,9 @@ def test_stylerec_points_at_the_hosts_product_model():
     assert Review.objects.get(pk=review.pk).product == item
     assert Review._meta.get_field("product").related_model is StoreItem
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'swapped_store_storeitem_image_hnsw'")
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'swapped_store_storeitem_image_hnsw'"
+        )
         assert "hnsw" in cursor.fetchone()[0]
     # The default product table does not exist in a swapped host.
     assert "stylerec_product" not in connection.introspection.table_names()
@@ -30,6 +32,8 @@ def test_similarity_query_runs_on_the_swapped_model():
     near = make_product(direction={0: 1.0, 1: 0.2})
     make_product(direction=5)
     ranked = list(
-        StoreItem.objects.exclude(pk=base.pk).order_by(CosineDistance("image_embedding", base.image_embedding))[:1]
+        StoreItem.objects.exclude(pk=base.pk).order_by(
+            CosineDistance("image_embedding", base.image_embedding)
+        )[:1]
     )
     assert ranked == [near]

@@ -6,11 +6,16 @@ from stylerec.services.catalog import catalog_import, catalog_report_text
 
 
 class Command(BaseCommand):
-    help = "Import a catalog from CSV or JSON lines (title, category, price; optional sku, description, brand, stock, image)."
+    help = (
+        "Import a catalog from CSV or JSON lines "
+        "(title, category, price; optional sku, description, brand, stock, image)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path)
-        parser.add_argument("--images-dir", type=Path, help="Where relative image paths live (default: the file's folder).")
+        parser.add_argument(
+            "--images-dir", type=Path, help="Where relative image paths live (default: the file's folder)."
+        )
         parser.add_argument("--strict", action="store_true", help="Import nothing if any row is bad.")
 
     def handle(self, *args, path: Path, images_dir: Path | None, strict: bool, **options):
@@ -22,4 +27,6 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(catalog_report_text(report))
         if report.errors:
-            raise CommandError(f"{len(report.errors)} row(s) rejected" + (" — nothing imported (--strict)" if strict else ""))
+            raise CommandError(
+                f"{len(report.errors)} row(s) rejected" + (" — nothing imported (--strict)" if strict else "")
+            )

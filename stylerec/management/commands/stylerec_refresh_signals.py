@@ -4,7 +4,7 @@ from stylerec.ranking.collaborative import collaborative_refresh
 
 
 class Command(BaseCommand):
-    help = "Refresh decayed popularity and item-item neighbour lists now (what Celery beat does every 10 minutes)."
+    help = "Refresh decayed popularity and item-item neighbours now (Celery beat does it every 10 minutes)."
 
     def handle(self, *args, **options):
         counts = collaborative_refresh()
