@@ -35,7 +35,7 @@ import numpy as np
 
 from stylerec.ml.base import ModelLoadError, SentimentResult, model_setting, select_device
 from stylerec.ml.text import config_fingerprint, model_label, resolve_pretrained
-from stylerec.ml.textutil import detect_language, normalise, truncate
+from stylerec.ml.textutil import detect_language, normalise, tokenized_batches, truncate
 
 TRAIN_COMMAND = "python manage.py stylerec_train_sentiment"
 HEAD_FILE = "head.pkl"
@@ -159,15 +159,14 @@ class HFSequenceClassifierSentiment:
             self.max_length, getattr(self._net.config, "max_position_embeddings", None) or self.max_length
         )
         with self._lock, torch.inference_mode():
-            for start in range(0, len(todo), self.batch_size):
-                idx = todo[start : start + self.batch_size]
-                batch = self._tokenizer(
-                    [cleaned[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=limit,
-                    return_tensors="pt",
-                ).to(self.device)
+            for idx, batch in tokenized_batches(
+                self._tokenizer,
+                cleaned,
+                order=todo,
+                batch_size=self.batch_size,
+                max_length=limit,
+                device=self.device,
+            ):
                 probs = torch.softmax(self._net(**batch).logits.float(), dim=-1).cpu().numpy()
                 for row, i in zip(probs, idx, strict=True):
                     results[i] = _result(float(row @ self.label_values), float(row.max()), self.neutral_band)

