@@ -25,13 +25,20 @@ install: $(STAMP)
 demo: $(STAMP)
 	@echo "==> [2/5] Database (embedded PostgreSQL + pgvector unless DATABASE_URL is set)"
 	$(PY) manage.py migrate --noinput -v 0
-	@echo "==> [3/5] Sentiment model (trained once on the bundled labelled reviews)"
-	$(PY) manage.py stylerec_train_sentiment
-	@echo "==> [4/5] Demo catalog and its artifacts (first run only)"
+	@echo "==> [3/5] Demo catalog (first run only)"
 	$(PY) manage.py build_demo_catalog
-	$(PY) manage.py stylerec_backfill
+	@echo "==> [4/5] Product vectors and style scores (first run only; what the blocks need)"
+	$(PY) manage.py stylerec_backfill --kind style,product_text,product_image,product_styles
 	$(PY) manage.py stylerec_refresh_signals
-	@echo "==> [5/5] Serving the demo store"
+	@# The store is usable now. The sentiment model is trained (once), then reviews and the
+	@# best sellers' styled images are computed in the background while the store serves; until a
+	@# styled image is ready a block shows the original photo.
+	@mkdir -p var/log
+	@( $(PY) manage.py stylerec_train_sentiment && \
+	   $(PY) manage.py stylerec_backfill --kind review,styled --no-progress && \
+	   $(PY) manage.py stylerec_refresh_signals ) > var/log/demo-background.log 2>&1 &
+	@echo "==> [5/5] Serving the demo store (reviews and styled images finish in the background:"
+	@echo "          tail -f var/log/demo-background.log)"
 	@echo ""
 	@echo "    Open  http://127.0.0.1:$(PORT)/            the store"
 	@echo "    Try   a product page: the 'You may like' block and its reasons"
