@@ -77,8 +77,11 @@ class TransformerTextEncoder:
 
     * ``model``: a local directory or a hub id; ``None`` = the packaged all-MiniLM-L6-v2.
     * ``max_length``: tokens per text (capped by the model's own limit); texts are first cut to
-      ``STYLEREC['MAX_TEXT_CHARS']`` characters.
-    * ``batch_size``: texts per forward pass; inputs are sorted by length so batches pad little.
+      ``STYLEREC['MAX_TEXT_CHARS']`` characters. 128 is what all-MiniLM-L6-v2 was trained on; a
+      long Chinese review (one token per character) costs twice as much at 256 for a vector that
+      barely moves (README.md, "Text models").
+    * ``batch_size``: most texts per forward pass; inputs are sorted by token count and batched
+      with little padding (``textutil.tokenized_batches``).
     * ``device``: ``"cpu"``, ``"cuda"`` or ``None`` (= ``STYLEREC['DEVICE']``). On CUDA the weights
       run in fp16; pooling and the norm are computed in fp32.
     * ``prefix``: prepended to every text, for models trained with one (e5 wants ``"query: "``).
@@ -96,7 +99,7 @@ class TransformerTextEncoder:
     def __init__(
         self,
         model: str | os.PathLike[str] | None = None,
-        max_length: int = 256,
+        max_length: int = 128,
         batch_size: int = 32,
         device: str | None = None,
         prefix: str = "",
@@ -121,8 +124,14 @@ class TransformerTextEncoder:
                 f"{self.setting} = {self.model_path!r}: cannot load the model config ({exc})"
             ) from exc
         self.dim: int = int(self.config.hidden_size)
+        # The token limit and the prefix change the vectors too, so they are part of the version:
+        # stored vectors made under other settings are then recomputed, never mixed.
+        reading = f"-t{self.max_length}"
+        if prefix:
+            reading += f"-p{hashlib.sha256(prefix.encode()).hexdigest()[:6]}"
         self.version = (
             f"{model_label(None if model is None else os.fspath(model))}@{config_fingerprint(self.config)}"
+            f"{reading}"
         )
 
     @property
@@ -166,13 +175,12 @@ class TransformerTextEncoder:
         import torch
 
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")
         limit = self._token_limit()
         with torch.inference_mode():
             for idx, batch in tokenized_batches(
                 self._tokenizer,
                 texts,
-                order=order,
+                order=range(len(texts)),
                 batch_size=self.batch_size,
                 max_length=limit,
                 device=self.device,

@@ -65,12 +65,36 @@ def tokenized_batches(
     batch_size: int,
     max_length: int,
     device: Any,
+    max_batch_tokens: int = 4096,
+    max_padding: float = 0.25,
 ) -> Iterator[tuple[Sequence[int], Any]]:
-    """``(indices, tensors)`` per batch of ``texts`` taken in ``order``, padded to the batch's
-    longest text and truncated to ``max_length`` tokens, already on ``device``."""
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        batch = tokenizer(
-            [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-        )
-        yield idx, batch.to(device)
+    """``(indices, tensors)`` per batch of the texts at ``order``, truncated to ``max_length``
+    tokens, padded to the batch's longest text and already on ``device``.
+
+    Texts are tokenised once, sorted by token count and cut into batches of at most
+    ``batch_size`` texts and ``max_batch_tokens`` padded tokens, a batch closing early when
+    padding would exceed ``max_padding`` of it. Padding is pure waste on a CPU: a batch of 32
+    mixed reviews padded to its longest ran slower per text than one review at a time.
+    """
+    idx = list(order)
+    if not idx:
+        return
+    encoded = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length)
+    ids = encoded["input_ids"]
+    ranked = sorted(range(len(idx)), key=lambda k: len(ids[k]))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    real = 0
+    for k in ranked:
+        length = len(ids[k])
+        padded = (len(current) + 1) * length
+        too_much_padding = padded > (1 + max_padding) * (real + length)
+        if current and (len(current) >= batch_size or padded > max_batch_tokens or too_much_padding):
+            batches.append(current)
+            current, real = [], 0
+        current.append(k)
+        real += length
+    batches.append(current)
+    for members in batches:
+        features = [{key: encoded[key][k] for key in encoded} for k in members]
+        yield [idx[k] for k in members], tokenizer.pad(features, return_tensors="pt").to(device)

@@ -52,8 +52,10 @@ def _tokenizer(directory: Path):
     from transformers import BertTokenizerFast
 
     vocab = _write_vocab(directory / "vocab.txt")
+    # transformers 5 takes the vocabulary as ``vocab`` (a path or a dict); ``vocab_file`` is ignored
+    # there and would leave a 5-token vocabulary that reads every word as [UNK].
     return BertTokenizerFast(
-        vocab_file=str(vocab), do_lower_case=True, tokenize_chinese_chars=True, model_max_length=64
+        vocab=str(vocab), do_lower_case=True, tokenize_chinese_chars=True, model_max_length=64
     )
 
 

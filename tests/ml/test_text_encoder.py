@@ -9,6 +9,7 @@ import pytest
 from stylerec.ml import registry
 from stylerec.ml.base import ModelLoadError, TextEncoder
 from stylerec.ml.text import TEXT_DIM, TransformerTextEncoder
+from stylerec.ml.textutil import tokenized_batches
 from tests.ml.conftest import TINY_HIDDEN
 
 BAD_INPUTS = [
@@ -40,11 +41,34 @@ def test_tiny_checkpoint_loads_through_the_production_loader(tiny_bert_dir):
 
 
 def test_pooling_ignores_padding(tiny_bert_dir):
-    """A text's vector does not depend on the longer texts padded into its batch (masked mean)."""
+    """A text's vector does not depend on a longer text padded into its batch (masked mean)."""
     encoder = TransformerTextEncoder(model=tiny_bert_dir, batch_size=8)
-    alone = encoder.encode(["good"])[0]
-    batched = encoder.encode(["good", "the fabric is very very nice but the price is too terrible for me"])[0]
+    texts = ["good", "good dress"]
+    alone = encoder.encode(texts[:1])[0]
+    batched = encoder.encode(texts)[0]
+    # the two share one padded batch, so the mask is what keeps the short one unchanged
+    (_, tensors), *rest = tokenized_batches(
+        encoder._tokenizer, texts, order=[0, 1], batch_size=8, max_length=64, device="cpu"
+    )
+    assert not rest and int(tensors["attention_mask"].sum()) < tensors["attention_mask"].numel()
     np.testing.assert_allclose(alone, batched, atol=1e-5)
+
+
+def test_batching_keeps_each_text_in_its_place(tiny_bert_dir):
+    texts = ["retro dress", "good", "the fabric is very very nice but the price is too terrible for me", "ok"]
+    batched = TransformerTextEncoder(model=tiny_bert_dir, batch_size=8).encode(texts)
+    one_by_one = TransformerTextEncoder(model=tiny_bert_dir, batch_size=1).encode(texts)
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+
+
+def test_token_limit_is_part_of_the_version(tiny_bert_dir):
+    short = TransformerTextEncoder(model=tiny_bert_dir, max_length=8)
+    assert short.version != TransformerTextEncoder(model=tiny_bert_dir, max_length=32).version
+    with_prefix = TransformerTextEncoder(model=tiny_bert_dir, max_length=8, prefix="query: ")
+    assert short.version != with_prefix.version
+    long_text = ["the fabric is very very nice but the price is too terrible for me"]
+    full = TransformerTextEncoder(model=tiny_bert_dir, max_length=64)
+    assert not np.allclose(short.encode(long_text), full.encode(long_text))
 
 
 def test_texts_are_cut_to_max_text_chars(tiny_bert_dir, settings):
