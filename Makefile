@@ -30,12 +30,14 @@ demo: $(STAMP)
 	@echo "==> [4/5] Product vectors and style scores (first run only; what the blocks need)"
 	$(PY) manage.py stylerec_backfill --kind style,product_text,product_image,product_styles
 	$(PY) manage.py stylerec_refresh_signals
-	@# The store is usable now. The sentiment model is trained (once), then reviews and the
-	@# best sellers' styled images are computed in the background while the store serves; until a
-	@# styled image is ready a block shows the original photo.
+	@# The store is usable now. In the background, while it serves: the best sellers' styled
+	@# images (until one is ready a block shows the original photo), then the sentiment model is
+	@# trained once (the Chinese one is a fine-tuned transformer: the slow step on a CPU), then the
+	@# reviews are read.
 	@mkdir -p var/log
-	@( $(PY) manage.py stylerec_train_sentiment && \
-	   $(PY) manage.py stylerec_backfill --kind review,styled --no-progress && \
+	@( $(PY) manage.py stylerec_backfill --kind styled --no-progress && \
+	   $(PY) manage.py stylerec_train_sentiment && \
+	   $(PY) manage.py stylerec_backfill --kind review --no-progress && \
 	   $(PY) manage.py stylerec_refresh_signals ) > var/log/demo-background.log 2>&1 &
 	@echo "==> [5/5] Serving the demo store (reviews and styled images finish in the background:"
 	@echo "          tail -f var/log/demo-background.log)"

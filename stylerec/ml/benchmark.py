@@ -258,14 +258,14 @@ def torch_modules(obj: Any, depth: int = 3) -> list[tuple[Any, str, Any]]:
     seen: set[int] = set()
 
     def walk(o: Any, d: int) -> None:
-        if id(o) in seen or d < 0 or not hasattr(o, "__dict__"):
+        if id(o) in seen or d < 0 or not _children(o):
             return
         seen.add(id(o))
-        for name, value in vars(o).items():
+        for name, value in _children(o).items():
             if isinstance(value, torch.nn.Module):
                 found.append((o, name, value))
             elif (
-                hasattr(value, "__dict__")
+                _children(value)
                 and not isinstance(value, type)
                 and type(value).__module__.split(".")[0]
                 not in (
@@ -326,27 +326,39 @@ def int8_copy(model: Any) -> Any:
         # Re-point the chain from the top copy to this holder at copies, then swap the module.
         target = _copy_path(model, top, holder, clone)
         q = quantize_dynamic(copy.deepcopy(module).float().cpu(), {torch.nn.Linear}, dtype=torch.qint8)
-        setattr(target, name, q)
+        _set_child(target, name, q)
     return top
+
+
+def _children(o: Any) -> dict[Any, Any]:
+    """An object's attributes, or a dict's items (models keep sub-models in both)."""
+    if isinstance(o, dict):
+        return o
+    return vars(o) if hasattr(o, "__dict__") else {}
+
+
+def _set_child(o: Any, name: Any, value: Any) -> None:
+    if isinstance(o, dict):
+        o[name] = value
+    else:
+        setattr(o, name, value)
 
 
 def _copy_path(orig_top: Any, copy_top: Any, holder: Any, clone: Callable[[Any], Any]) -> Any:
     if holder is orig_top:
         return copy_top
-    for name, value in vars(orig_top).items():
-        if value is holder or (hasattr(value, "__dict__") and _holds(value, holder, 3)):
+    for name, value in _children(orig_top).items():
+        if value is holder or _holds(value, holder, 3):
             child = clone(value)
-            setattr(copy_top, name, child)
+            _set_child(copy_top, name, child)
             return _copy_path(value, child, holder, clone)
     raise LookupError("holder not reachable")
 
 
 def _holds(o: Any, target: Any, depth: int) -> bool:
-    if depth < 0 or not hasattr(o, "__dict__"):
+    if depth < 0:
         return False
-    return any(
-        v is target or _holds(v, target, depth - 1) for v in vars(o).values() if hasattr(v, "__dict__")
-    )
+    return any(v is target or _holds(v, target, depth - 1) for v in _children(o).values())
 
 
 def output_agreement(kind: str, fp32: Any, int8: Any) -> dict[str, float]:

@@ -78,8 +78,8 @@ class TransformerTextEncoder:
     * ``model``: a local directory or a hub id; ``None`` = the packaged all-MiniLM-L6-v2.
     * ``max_length``: tokens per text (capped by the model's own limit); texts are first cut to
       ``STYLEREC['MAX_TEXT_CHARS']`` characters. 128 is what all-MiniLM-L6-v2 was trained on; a
-      long Chinese review (one token per character) costs twice as much at 256 for a vector that
-      barely moves (README.md, "Text models").
+      long Chinese review (one token per character, most of them [UNK] to MiniLM) costs twice as
+      much at 256 (README.md, "Text models").
     * ``batch_size``: most texts per forward pass; inputs are sorted by token count and batched
       with little padding (``textutil.tokenized_batches``).
     * ``device``: ``"cpu"``, ``"cuda"`` or ``None`` (= ``STYLEREC['DEVICE']``). On CUDA the weights

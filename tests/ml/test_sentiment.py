@@ -157,17 +157,28 @@ def test_quick_head_beats_chance_on_held_out(trained_dir):
 def test_head_routes_each_language_to_its_head(trained_dir, monkeypatch):
     model = TrainedHeadSentiment(path=trained_dir)
     seen = []
-    for language, head in model.heads.items():
-        original = head.probabilities
+    english = model.heads["en"]
+    original_en = english.probabilities
 
-        def spy(texts, dense, _language=language, _original=original):
-            seen.append((_language, len(texts), dense is None))
-            return _original(texts, dense)
+    def spy_en(texts, dense):
+        seen.append(("en", len(texts), dense is None))
+        return original_en(texts, dense)
 
-        monkeypatch.setattr(head, "probabilities", spy)
+    monkeypatch.setattr(english, "probabilities", spy_en)
+    original_zh = HFSequenceClassifierSentiment.positive_probability
+
+    def spy_zh(self, texts):
+        seen.append(("zh", len(texts), True))
+        return original_zh(self, texts)
+
+    monkeypatch.setattr(HFSequenceClassifierSentiment, "positive_probability", spy_zh)
     model.predict(["质量很好，很喜欢", "the best film of the year", "衣服不错 but 有点贵"])
-    # Chinese (also the mixed review) goes to the TF-IDF-only zh head, English gets its embeddings.
+    # Chinese (also the mixed review) goes to the fine-tuned zh checkpoint, English to the TF-IDF
+    # head stacked with its sentence embeddings.
     assert sorted(seen) == [("en", 1, False), ("zh", 2, True)]
+    assert (
+        model.heads["zh"].checkpoint and (model.path / model.heads["zh"].checkpoint / "config.json").is_file()
+    )
 
 
 def test_head_output_contract_and_bad_input(trained_dir):

