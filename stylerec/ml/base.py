@@ -7,6 +7,7 @@ stylerec stays fast; a worker pays for them once, on first use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +33,13 @@ def model_setting(name: str) -> Any:
     if not settings.configured:
         return DEFAULTS[name]
     return getattr(stylerec_settings, name)
+
+
+def model_dir() -> Path:
+    """STYLEREC['MODEL_DIR'], or ``~/.cache/stylerec/models`` when it is None: where trained and
+    unpacked models are kept."""
+    configured = model_setting("MODEL_DIR")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "stylerec" / "models"
 
 
 def select_device(preference: str = "auto") -> str:

@@ -64,10 +64,15 @@ def _read_en() -> list[tuple[str, int]]:
         ]
 
 
+def hash_bucket(text: str, salt: str = "") -> int:
+    """0-99 from a hash of the text (case and whitespace ignored): the same on every run and
+    machine. Different ``salt``s give independent buckets for independent splits."""
+    key = (salt + "\0" if salt else "") + " ".join(text.lower().split())
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:4], "big") % 100
+
+
 def _split_of(text: str) -> str:
-    key = " ".join(text.lower().split()).encode("utf-8")
-    bucket = int.from_bytes(hashlib.sha1(key).digest()[:4], "big") % 100
-    return "test" if bucket < TEST_PERCENT else "train"
+    return "test" if hash_bucket(text) < TEST_PERCENT else "train"
 
 
 @functools.cache

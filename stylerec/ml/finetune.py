@@ -20,7 +20,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from stylerec.ml.base import ModelLoadError, select_device
 
@@ -36,18 +35,6 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int, rng: random.R
         batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
-
-
-def _padded(ids: Sequence[Sequence[int]], batch: Sequence[int], pad_id: int, device: str) -> tuple[Any, Any]:
-    import torch
-
-    width = max(len(ids[i]) for i in batch)
-    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, i in enumerate(batch):
-        input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-        mask[row, : len(ids[i])] = 1
-    return input_ids.to(device), mask.to(device)
 
 
 def finetune_binary_classifier(
@@ -115,9 +102,9 @@ def finetune_binary_classifier(
         else torch.autocast("cpu", enabled=False)
     )
     for step, batch in enumerate(schedule):
-        input_ids, mask = _padded(ids, batch, tokenizer.pad_token_id or 0, device)
+        inputs = tokenizer.pad([{"input_ids": ids[i]} for i in batch], return_tensors="pt").to(device)
         with autocast:
-            logits = model(input_ids=input_ids, attention_mask=mask).logits
+            logits = model(**inputs).logits
         loss = torch.nn.functional.cross_entropy(logits.float(), y[batch].to(device))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

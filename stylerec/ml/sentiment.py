@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from stylerec.ml.base import ModelLoadError, SentimentResult, model_setting, select_device
+from stylerec.ml.base import ModelLoadError, SentimentResult, model_dir, model_setting, select_device
 from stylerec.ml.text import config_fingerprint, model_label, resolve_pretrained
 from stylerec.ml.textutil import detect_language, normalise, tokenized_batches, truncate
 
@@ -42,12 +42,6 @@ TRAIN_COMMAND = "python manage.py stylerec_train_sentiment"
 HEAD_FILE = "head.pkl"
 MANIFEST_FILE = "manifest.json"
 FORMAT = 3  # bump when the pickled layout changes; older heads are then ignored by the loader
-
-
-def model_dir() -> Path:
-    """STYLEREC['MODEL_DIR'], or ``~/.cache/stylerec/models`` when it is None."""
-    configured = model_setting("MODEL_DIR")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "stylerec" / "models"
 
 
 def _result(score: float, confidence: float, neutral_band: float) -> SentimentResult:
@@ -249,13 +243,9 @@ def _calibration_split(texts: Sequence[str], percent: int) -> tuple[np.ndarray, 
     """Indices to fit on and indices held back (``percent`` of them, chosen by a salted hash of
     the text: the same reviews on every run and machine, and independent of the test split's hash,
     which would otherwise have put every training review in the same buckets)."""
-    buckets = np.array(
-        [
-            int.from_bytes(hashlib.sha1(b"blend\0" + t.encode("utf-8")).digest()[:4], "big") % 100
-            for t in texts
-        ]
-    )
-    held = buckets < percent
+    from stylerec.ml.datasets import hash_bucket
+
+    held = np.array([hash_bucket(t, salt="blend") < percent for t in texts], dtype=bool)
     return np.flatnonzero(~held), np.flatnonzero(held)
 
 

@@ -40,8 +40,9 @@ class Command(BaseCommand):
     ):
         from pathlib import Path
 
+        from stylerec.ml.base import model_dir
         from stylerec.ml.datasets import DatasetUnavailable
-        from stylerec.ml.sentiment import FORMAT, RECIPES, find_head, model_dir, train_head
+        from stylerec.ml.sentiment import FORMAT, RECIPES, find_head, train_head
 
         langs = tuple(lang.strip() for lang in languages.split(",") if lang.strip())
         unknown = [lang for lang in langs if lang not in RECIPES]
