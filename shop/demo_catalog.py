@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -274,7 +275,8 @@ def render_product_photo(
 ) -> Image.Image:
     """A 256 px colour product photo from a 28×28 greyscale one, coloured and finished per style."""
     _, dark, light = style.colourways[colourway]
-    grey = Image.fromarray(pixels).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC).filter(ImageFilter.SMOOTH)
+    grey = Image.fromarray(pixels).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC)
+    grey = grey.filter(ImageFilter.SMOOTH)
     g = np.asarray(grey, dtype=np.float32) / 255.0
     mask = (g > 0.04).astype(np.float32)  # the garment; the rest is the studio background
     tone = g[..., None]
@@ -429,7 +431,8 @@ def _create_customers(count: int, rng: random.Random) -> list:
     users = []
     for n in range(count):
         username = "demo_alice" if n == 0 else f"demo_{n:03d}"
-        user = User.objects.filter(username=username).first() or User.objects.create_user(
+        # Any: the simulation hangs a hidden attribute on the user, as it does on the products.
+        user: Any = User.objects.filter(username=username).first() or User.objects.create_user(
             username, password=DEMO_PASSWORD
         )
         # Hidden taste: two styles and three categories (alice: retro + bohemian dresses and bags).
@@ -493,7 +496,7 @@ def _simulate_histories(users, products, rng, tick) -> int:
 
 
 def _create_reviews(products, users, rng, tick) -> int:
-    from stylerec.ml.datasets import labelled_reviews
+    from stylerec.lab.datasets import labelled_reviews
 
     real = {lang: labelled_reviews(language=lang, split="train") for lang in ("zh", "en")}
     positives = {lang: [t for t, label in rows if label == 1 and len(t) < 400] for lang, rows in real.items()}

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from shop.forms import ReviewForm, SearchForm, SignUpForm
+from stylerec.customers import Owner
 from stylerec.models import Interaction, Style, StylePreference, get_product_model
 
 logger = logging.getLogger(__name__)
@@ -82,24 +83,22 @@ def review_create(request: HttpRequest, pk: int) -> HttpResponse:
         reviews = product.stylerec_reviews.select_related("user").order_by("-created_at")[:20]
         context = {"product": product, "reviews": reviews, "review_form": form}
         return render(request, "shop/product_detail.html", context, status=400)
-    review = form.save(commit=False)
-    review.product = product
-    review.user = request.user
-    review.verified_purchase = Interaction.objects.filter(
-        user=request.user, product=product, kind=Interaction.Kind.PURCHASE
-    ).exists()
-    review.save()
+    from stylerec.services import reviews
+
+    reviews.review_create(
+        product=product,
+        user=request.user,
+        rating=form.cleaned_data["rating"],
+        text=form.cleaned_data["text"],
+        title=form.cleaned_data.get("title", ""),
+    )
     messages.success(request, "Thanks! Your review is posted.")
     return redirect("shop:product", pk=product.pk)
 
 
 def styles(request: HttpRequest) -> HttpResponse:
     """Pick and weight preferred styles (signed in or anonymous: stored per session)."""
-    owner = (
-        {"user": request.user}
-        if request.user.is_authenticated
-        else {"user": None, "session_key": _session_key(request)}
-    )
+    owner = Owner.of(request.user, "" if request.user.is_authenticated else _session_key(request))
     active_styles = list(Style.objects.filter(is_active=True))
     if request.method == "POST":
         from stylerec.services.preferences import style_preferences_set
@@ -111,15 +110,13 @@ def styles(request: HttpRequest) -> HttpResponse:
                 weights[style.slug] = max(0.0, min(1.0, float(raw)))
             except ValueError:
                 weights[style.slug] = 0.0
-        style_preferences_set(
-            user=owner.get("user"), session_key=owner.get("session_key", ""), weights=weights
-        )
+        style_preferences_set(owner=owner, weights=weights)
         messages.success(request, "Your styles are saved: recommendations now follow them.")
         return redirect("shop:styles")
     current = {
         p.style.slug: p.weight
         for p in StylePreference.objects.filter(
-            source=StylePreference.Source.EXPLICIT, **owner
+            owner.q(), source=StylePreference.Source.EXPLICIT
         ).select_related("style")
     }
     rows = [(style, current.get(style.slug, 0.0)) for style in active_styles]

@@ -157,8 +157,10 @@ class InteractionAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
 
 
+# The cockpit mixin adds the live preview + A/B. It sets the admin's templates as str class
+# attributes; mypy wants a mixin's attribute to have exactly ModelAdmin's (invariant) type.
 @admin.register(RankingProfile)
-class RankingProfileAdmin(RankingProfileCockpitMixin, admin.ModelAdmin):  # cockpit: live preview + A/B
+class RankingProfileAdmin(RankingProfileCockpitMixin, admin.ModelAdmin):  # type: ignore[misc]
     list_display = (
         "name",
         "is_active",
@@ -173,11 +175,15 @@ class RankingProfileAdmin(RankingProfileCockpitMixin, admin.ModelAdmin):  # cock
     list_filter = ("is_active", "formula")
     search_fields = ("name", "description")
 
-    # --- evaluation: the latest offline report (stylerec_evaluate), at .../rankingprofile/evaluation/
+    # --- evaluation: the latest offline report (stylerec_evaluate), at .../rankingprofile/evaluation/,
+    # when the lab app is installed (a store that does not evaluate does not ship the lab).
     def get_urls(self):
+        from django.apps import apps
         from django.urls import path
 
-        from stylerec.evaluation.views import evaluation_report_view
+        if not apps.is_installed("stylerec.lab"):
+            return super().get_urls()
+        from stylerec.lab.evaluation.views import evaluation_report_view
 
         view = self.admin_site.admin_view(lambda request: evaluation_report_view(self, request))
         return [path("evaluation/", view, name="stylerec_rankingprofile_evaluation"), *super().get_urls()]

@@ -12,14 +12,14 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Case, Count, IntegerField, OuterRef, Subquery, Value, When
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from stylerec.models import ArtifactState, ArtifactStatus, Review, Style, StyledImage, get_product_model
-from stylerec.services.artifacts import KINDS, PRODUCT_KINDS, REVIEW, STYLE
+from stylerec.models import ArtifactState, ArtifactStatus
+from stylerec.services.artifacts import KINDS, PRODUCT_KINDS, artifacts_recompute
+from stylerec.services.styled import styled_images_mark_stale
 
 BADGE_COLOURS = {
     ArtifactStatus.FAILED: "#ba2121",
@@ -35,18 +35,6 @@ SEVERITY = Case(
     default=Value(3),
     output_field=IntegerField(),
 )
-
-
-def artifacts_recompute(*, kind: str, ids: list[int]) -> int:
-    """Mark these artifacts pending with a blank hash (so even up-to-date or failed ones are
-    recomputed) and enqueue them after commit."""
-    from stylerec import tasks
-    from stylerec.services.artifacts import artifacts_mark
-
-    artifacts_mark(kind=kind, ids=ids)
-    ArtifactState.objects.filter(kind=kind, object_id__in=ids).update(input_hash="")
-    transaction.on_commit(lambda: tasks.task_enqueue(tasks.artifacts_compute, kind, ids, True))
-    return len(ids)
 
 
 class ExtraActionsMixin:
@@ -120,8 +108,6 @@ class ProductArtifactsAdminMixin(ExtraActionsMixin):
 
     @admin.action(description="Recompute vectors, style scores and styled images")
     def recompute_artifacts(self, request: Any, queryset: Any) -> None:
-        from stylerec.services.styled import styled_images_mark_stale
-
         ids = list(queryset.values_list("pk", flat=True))
         for kind in PRODUCT_KINDS:
             artifacts_recompute(kind=kind, ids=ids)
@@ -136,20 +122,12 @@ class ProductArtifactsAdminMixin(ExtraActionsMixin):
 def artifact_status_rows() -> list[dict[str, Any]]:
     """Per kind: how many objects exist and how many are pending, stale, failed, ready, or never
     tracked ("missing": saved before the pipeline ran, or with AUTO_COMPUTE off)."""
-    counts: dict[str, dict[str, int]] = {}
-    for row in ArtifactState.objects.values("kind", "status").annotate(n=Count("id")):
-        counts.setdefault(row["kind"], {})[row["status"]] = row["n"]
-    totals = {STYLE: Style.objects.count(), REVIEW: Review.objects.count()}
-    product_total = get_product_model().objects.count()
     rows = []
-    for kind in KINDS:
-        by_status = counts.get(kind, {})
-        total = totals.get(kind, product_total)
+    for kind, spec in KINDS.items():
+        states = spec.tracking.queryset(kind).order_by().values("status").annotate(n=Count("pk"))
+        by_status = {row["status"]: row["n"] for row in states}
+        total = spec.queryset().order_by().count()
         rows.append(_status_row(kind, total, by_status, tracked=sum(by_status.values())))
-    styled = {row["status"]: row["n"] for row in StyledImage.objects.values("status").annotate(n=Count("id"))}
-    rows.append(
-        _status_row("styled image (on demand)", sum(styled.values()), styled, tracked=sum(styled.values()))
-    )
     return rows
 
 

@@ -28,6 +28,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from stylerec.conf import stylerec_settings
+from stylerec.customers import AB_KINDS
 from stylerec.models import Interaction, RankingProfile, StyledImage, get_product_model
 from stylerec.ranking.types import BLOCKS, SIGNALS, RecommendationRequest, RecommendationResult
 
@@ -166,7 +167,8 @@ class PeriodForm(forms.Form):
     block = forms.ChoiceField(choices=[("", "all blocks"), *[(b, b) for b in BLOCKS]], required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean returns; its stub allows None for overrides
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             raise forms.ValidationError("The period must start before it ends.")
         return data
@@ -187,12 +189,7 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-KINDS = (
-    Interaction.Kind.IMPRESSION,
-    Interaction.Kind.CLICK,
-    Interaction.Kind.CART,
-    Interaction.Kind.PURCHASE,
-)
+KINDS = AB_KINDS
 
 
 def ab_table(*, start: dt.date, end: dt.date, block: str = "") -> dict[str, Any]:
@@ -208,7 +205,7 @@ def ab_table(*, start: dt.date, end: dt.date, block: str = "") -> dict[str, Any]
     for row in counts:
         per_cell[(row["profile_id"], row["block"])][row["kind"]] += row["n"]
         per_profile[row["profile_id"]][row["kind"]] += row["n"]
-    names = dict(
+    names: dict[int | None, str] = dict(
         RankingProfile.objects.filter(pk__in=[p for p in per_profile if p]).values_list("pk", "name")
     )
 
@@ -334,11 +331,11 @@ def svg_line_chart(
     for index, (label, points) in enumerate(sorted(series.items())):
         colour = PALETTE[index % len(PALETTE)]
         segments: list[list[str]] = [[]]
-        for i, (_, value) in enumerate(points):
-            if value is None:
+        for i, (_, rate) in enumerate(points):
+            if rate is None:
                 segments.append([])
                 continue
-            segments[-1].append(f"{x(i):.1f},{y(value):.1f}")
+            segments[-1].append(f"{x(i):.1f},{y(rate):.1f}")
         for segment in segments:
             if len(segment) == 1:
                 cx, cy = segment[0].split(",")
@@ -385,7 +382,7 @@ def ab_dashboard_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Ht
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     today = timezone.now().date()
-    initial = {"start": today - dt.timedelta(days=13), "end": today, "block": ""}
+    initial: dict[str, Any] = {"start": today - dt.timedelta(days=13), "end": today, "block": ""}
     form = PeriodForm(request.GET or None, initial=initial)
     period = form.cleaned_data if form.is_bound and form.is_valid() else initial
     table = ab_table(start=period["start"], end=period["end"], block=period.get("block", ""))

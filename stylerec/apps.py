@@ -10,4 +10,5 @@ class StyleRecConfig(AppConfig):
         from stylerec import (
             checks,  # noqa: F401  (registers system checks)
             receivers,  # noqa: F401  (connects the artifact pipeline's signal handlers)
+            tasks,  # noqa: F401  (registers the tasks, which services enqueue by name, in every process)
         )

@@ -1,19 +1,46 @@
-"""System checks: PostgreSQL with pgvector, vector sizes, model settings. Ids: stylerec.E00x."""
+"""System checks: PostgreSQL with pgvector, the STYLEREC settings, model settings and vector sizes,
+the ranking signals' weight fields and the product model.
+
+Every message has its own id, so that a host can silence exactly one (SILENCED_SYSTEM_CHECKS):
+E001 default database not PostgreSQL, E002 no pgvector, E003 model class does not import, E004 model
+path missing, E005 vector size mismatch, E006 a checked database not PostgreSQL, E007 STYLEREC not a
+dict, E008 unknown STYLEREC key, E009 setting of the wrong type, E010 setting below its minimum,
+E011 DEFAULT_K above MAX_K, E012 unknown DEVICE, E013 signal without weight field, E014 weight field
+without signal, E015 product model not an AbstractProduct, E016 product model not installed, W001
+model output size unreadable.
+
+Checks run at every start-up, so none may import torch or transformers (only ``check_models``
+imports the configured classes, whose modules import heavy libraries lazily).
+"""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
-from django.core.checks import Error, Tags, Warning, register
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
-from stylerec.conf import stylerec_settings
+from stylerec import models as stylerec_models
+from stylerec.conf import DEFAULTS, SETTING_TYPES, stylerec_settings
 from stylerec.ml.dims import IMAGE_DIM, TEXT_DIM
 from stylerec.ml.registry import KINDS
+from stylerec.ranking import types as ranking_types
 
 # The database column each model kind's output is stored in, and its frozen size.
 FROZEN_DIMS = {"text": TEXT_DIM, "image": IMAGE_DIM}
+
+# Integer settings are counts and sizes, so at least 1; a 0 here means "none" (no caching, nothing
+# styled ahead of time).
+MINIMUM_VALUES: dict[str, int] = {
+    name: 0 if name in ("CACHE_TIMEOUT", "PRECOMPUTE_STYLED_TOP_N") else 1
+    for name, types in SETTING_TYPES.items()
+    if types == (int,)
+}
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 @register(Tags.database)
@@ -26,7 +53,7 @@ def check_database(app_configs: Any = None, databases: Any = None, **kwargs: Any
                 Error(
                     f"stylerec needs PostgreSQL with pgvector; database {alias!r} is {connection.vendor}.",
                     hint="Point DATABASE_URL at PostgreSQL with pgvector, or unset it (embedded server).",
-                    id="stylerec.E001",
+                    id="stylerec.E006",
                 )
             )
             continue
@@ -45,8 +72,6 @@ def check_database(app_configs: Any = None, databases: Any = None, **kwargs: Any
 
 @register()
 def check_database_engine(app_configs: Any = None, **kwargs: Any) -> list[Error]:
-    from django.conf import settings
-
     engine = settings.DATABASES.get("default", {}).get("ENGINE", "")
     if "postgresql" not in engine and "postgis" not in engine:
         return [
@@ -67,6 +92,8 @@ def check_models(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning
     weights are loaded here."""
     problems: list[Error | Warning] = []
     for kind, (class_setting, options_setting) in KINDS.items():
+        if not (_has_setting_type(class_setting) and _has_setting_type(options_setting)):
+            continue  # stylerec.E009 reports it; importing a non-string would crash the check
         options = getattr(stylerec_settings, options_setting) or {}
         try:
             cls = stylerec_settings.import_class(class_setting)
@@ -75,13 +102,14 @@ def check_models(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning
                 Error(
                     f"STYLEREC['{class_setting}'] = {getattr(stylerec_settings, class_setting)!r} "
                     f"cannot be imported: {exc}",
+                    hint=f"Give the dotted path of a class, or remove it to use {DEFAULTS[class_setting]!r}.",
                     id="stylerec.E003",
                 )
             )
             continue
         for key in ("model", "path", "model_dir"):
             value = options.get(key)
-            if isinstance(value, str) and _looks_like_path(value) and not Path(value).exists():
+            if isinstance(value, str) and _looks_like_path(value) and not Path(value).expanduser().exists():
                 problems.append(
                     Error(
                         f"STYLEREC['{options_setting}']['{key}'] points at {value!r}, which does not exist.",
@@ -111,4 +139,177 @@ def check_models(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning
 
 
 def _looks_like_path(value: str) -> bool:
+    # A hub id is "org/name"; "~" is expanded wherever a path is used (ml.base.model_dir too).
     return value.startswith(("/", "./", "../", "~")) or value.count("/") > 1
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """STYLEREC is a dict of known keys, each of its default's type and in range: a typo or a
+    wrong type would otherwise be ignored, or fail far from the setting, at the first request."""
+    configured = getattr(settings, "STYLEREC", None)
+    if configured is None:
+        return []
+    if not isinstance(configured, dict):
+        return [
+            Error(
+                f"STYLEREC must be a dict, not {type(configured).__name__}; the defaults are used.",
+                hint='Write STYLEREC = {"SETTING": value, ...} with only the settings you change.',
+                id="stylerec.E007",
+            )
+        ]
+    return [*_unknown_key_errors(configured), *_type_errors(configured), *_value_errors()]
+
+
+def _unknown_key_errors(configured: dict[Any, Any]) -> list[Error]:
+    return [
+        Error(
+            f"STYLEREC[{key!r}] is not a stylerec setting and is ignored.",
+            hint=_unknown_key_hint(key),
+            id="stylerec.E008",
+        )
+        for key in configured
+        if key not in DEFAULTS
+    ]
+
+
+def _unknown_key_hint(key: Any) -> str:
+    if key == "PRODUCT_MODEL":  # a swappable model must be a top-level setting for Django to see it
+        return "Set the top-level setting STYLEREC_PRODUCT_MODEL instead."
+    # Upper-cased so that "default_k" finds DEFAULT_K as well as "DEFUALT_K" does.
+    close = difflib.get_close_matches(str(key).upper(), DEFAULTS, n=1)
+    if close:
+        return f"Did you mean {close[0]!r}?"
+    return "The valid keys are those of stylerec.conf.DEFAULTS, listed in the README."
+
+
+def _type_errors(configured: dict[Any, Any]) -> list[Error]:
+    return [
+        Error(
+            f"STYLEREC[{name!r}] must be {_type_names(name)}, not {type(value).__name__} ({value!r}).",
+            hint=f"Use a value of type {_type_names(name)}, like the default {DEFAULTS[name]!r}.",
+            id="stylerec.E009",
+        )
+        for name, value in configured.items()
+        if name in DEFAULTS and not _has_type(value, name)
+    ]
+
+
+def _has_type(value: Any, name: str) -> bool:
+    # bool is a subclass of int, yet DEFAULT_K = True is a mistake, not a count.
+    if isinstance(value, bool) and bool not in SETTING_TYPES[name]:
+        return False
+    return isinstance(value, SETTING_TYPES[name])
+
+
+def _has_setting_type(name: str) -> bool:
+    return _has_type(getattr(stylerec_settings, name), name)
+
+
+def _type_names(name: str) -> str:
+    return " or ".join("None" if kind is type(None) else kind.__name__ for kind in SETTING_TYPES[name])
+
+
+def _value_errors() -> list[Error]:
+    """Range and choice errors, for settings of the right type only (the rest are E009)."""
+    errors = []
+    for name, minimum in MINIMUM_VALUES.items():
+        value = getattr(stylerec_settings, name)
+        if _has_setting_type(name) and value < minimum:
+            errors.append(
+                Error(
+                    f"STYLEREC[{name!r}] is {value!r}; it must be at least {minimum}.",
+                    hint=f"The default is {DEFAULTS[name]!r}.",
+                    id="stylerec.E010",
+                )
+            )
+    return errors + _k_order_errors() + _device_errors()
+
+
+def _k_order_errors() -> list[Error]:
+    default_k, max_k = stylerec_settings.DEFAULT_K, stylerec_settings.MAX_K
+    # A MAX_K of the wrong type or below 1 is reported already (E009, E010).
+    if not _has_setting_type("MAX_K") or max_k < MINIMUM_VALUES["MAX_K"]:
+        return []
+    if not _has_setting_type("DEFAULT_K") or default_k <= max_k:
+        return []
+    return [
+        Error(
+            f"STYLEREC['DEFAULT_K'] ({default_k}) is larger than STYLEREC['MAX_K'] ({max_k}).",
+            hint="Lower DEFAULT_K or raise MAX_K: every request is capped at MAX_K.",
+            id="stylerec.E011",
+        )
+    ]
+
+
+def _device_errors() -> list[Error]:
+    device = stylerec_settings.DEVICE
+    if not _has_setting_type("DEVICE") or device in DEVICE_CHOICES:
+        return []
+    return [
+        Error(
+            f"STYLEREC['DEVICE'] is {device!r}; it must be one of {', '.join(map(repr, DEVICE_CHOICES))}.",
+            hint="Use 'auto' to take CUDA when torch sees it and the CPU otherwise.",
+            id="stylerec.E012",
+        )
+    ]
+
+
+@register(Tags.models)
+def check_ranking_signals(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Each ranking signal has its weight field RankingProfile.w_<signal>, and each w_ field a signal:
+    the two are tied only by that name, so a signal added on one side alone is caught here."""
+    weighted = {
+        field.name.removeprefix("w_")
+        for field in stylerec_models.RankingProfile._meta.get_fields()
+        if field.name.startswith("w_")
+    }
+    signals = set(ranking_types.SIGNALS)
+    errors = []
+    if unweighted := sorted(signals - weighted):
+        errors.append(
+            Error(
+                f"Ranking signals without a weight field on RankingProfile: {', '.join(unweighted)}.",
+                hint=f"Add {', '.join(f'w_{name}' for name in unweighted)} to RankingProfile "
+                "(a FloatField) and make a migration.",
+                id="stylerec.E013",
+            )
+        )
+    if orphans := sorted(weighted - signals):
+        errors.append(
+            Error(
+                "RankingProfile weight fields without a ranking signal: "
+                f"{', '.join(f'w_{name}' for name in orphans)}.",
+                hint="Add the signal to stylerec.ranking.types.SIGNALS, or remove the field and make "
+                "a migration.",
+                id="stylerec.E014",
+            )
+        )
+    return errors
+
+
+@register(Tags.models)
+def check_product_model(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """STYLEREC_PRODUCT_MODEL is an installed AbstractProduct subclass: any other model fails only
+    later, with related-name clashes or missing fields that do not point at the setting."""
+    try:
+        product_model = stylerec_models.get_product_model()
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                str(exc),
+                hint="Use 'app_label.ModelName' of an installed model, or remove the setting.",
+                id="stylerec.E016",
+            )
+        ]
+    if issubclass(product_model, stylerec_models.AbstractProduct):
+        return []
+    return [
+        Error(
+            f"STYLEREC_PRODUCT_MODEL is {product_model._meta.label!r}, which does not inherit "
+            "stylerec.models.AbstractProduct.",
+            hint="Make the product model a subclass of stylerec.models.AbstractProduct, or remove "
+            "STYLEREC_PRODUCT_MODEL to use stylerec.Product.",
+            id="stylerec.E015",
+        )
+    ]

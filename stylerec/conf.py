@@ -67,6 +67,14 @@ IMPORT_STRINGS = {
     "STYLE_TRANSFER",
 }
 
+# A setting must have its default's type; a key whose default is None also takes the type listed
+# here (a new None default without an entry fails at import, so the table cannot fall behind).
+_TYPES_OF_NONE_DEFAULTS: dict[str, type] = {"MODEL_DIR": str, "PRODUCT_URL_NAME": str, "TASK_ROUTES": dict}
+SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    name: (type(None), _TYPES_OF_NONE_DEFAULTS[name]) if default is None else (type(default),)
+    for name, default in DEFAULTS.items()
+}
+
 
 class StyleRecSettings:
     """Attribute access to STYLEREC settings with defaults; import strings stay strings here
@@ -77,7 +85,10 @@ class StyleRecSettings:
 
     @property
     def user_settings(self) -> dict[str, Any]:
-        return getattr(settings, "STYLEREC", {}) or {}
+        # A STYLEREC that is not a dict is reported by the system check stylerec.E007; reading
+        # settings meanwhile falls back to the defaults instead of failing on every access.
+        configured = getattr(settings, "STYLEREC", None)
+        return configured if isinstance(configured, dict) else {}
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in DEFAULTS:
@@ -103,11 +114,10 @@ stylerec_settings = StyleRecSettings()
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:
+    # Other holders of values built from these settings (the model registry) connect their own
+    # receivers, so that this module depends on nothing else in stylerec.
     if setting in ("STYLEREC", "STYLEREC_PRODUCT_MODEL"):
         stylerec_settings.reload()
-        from stylerec.ml import registry  # local: the registry holds loaded models
-
-        registry.clear()
 
 
 setting_changed.connect(_reload)

@@ -7,6 +7,8 @@ its own product table by inheriting ``AbstractProduct``; everything else points 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar, Self
+
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -16,7 +18,11 @@ from django.db.models import Q
 from pgvector.django import HnswIndex, VectorField
 
 from stylerec.conf import DEFAULT_PRODUCT_MODEL, stylerec_settings
+from stylerec.customers import InteractionKind
 from stylerec.ml.dims import IMAGE_DIM, TEXT_DIM
+
+if TYPE_CHECKING:  # pragma: no cover
+    from django.db.models.fields.related_descriptors import RelatedManager
 
 PRODUCT_MODEL = getattr(settings, "STYLEREC_PRODUCT_MODEL", DEFAULT_PRODUCT_MODEL)
 
@@ -64,6 +70,12 @@ class AbstractProduct(models.Model):
     review_count = models.PositiveIntegerField(default=0, editable=False)
     popularity = models.FloatField(default=0.0, editable=False)  # decayed interaction count
     sales_count = models.PositiveIntegerField(default=0, editable=False)
+
+    # Type-only (no value, so no manager is added at runtime): stylerec queries the concrete product
+    # model through Django's default ``objects`` manager, which the stubs omit on abstract models.
+    # Likewise the reverse side of Review.product, which exists on whichever model is swapped in.
+    objects: ClassVar[models.Manager[Self]]
+    stylerec_reviews: RelatedManager[Review]
 
     class Meta:
         abstract = True
@@ -283,13 +295,7 @@ class RankingProfile(models.Model):
 
 
 class Interaction(models.Model):
-    class Kind(models.TextChoices):
-        IMPRESSION = "impression", "Impression"
-        VIEW = "view", "View"
-        CLICK = "click", "Click"
-        CART = "cart", "Add to cart"
-        PURCHASE = "purchase", "Purchase"
-        SEARCH = "search", "Search"
+    Kind = InteractionKind  # the kinds and what each says: stylerec.customers
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -12,15 +12,12 @@ Which inputs changed is found by comparing with the values loaded from the datab
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
-from django.db import transaction
 from django.db.models.signals import post_delete, post_init, post_save
 
 from stylerec.conf import stylerec_settings
+from stylerec.customers import PROFILE_KINDS
 from stylerec.models import Interaction, Review, Style, StylePreference, get_product_model
 from stylerec.services.artifacts import (
     PRODUCT_IMAGE,
@@ -34,21 +31,26 @@ from stylerec.services.artifacts import (
     STYLE,
     STYLE_INPUT_FIELDS,
     artifacts_forget,
-    artifacts_mark,
     artifacts_mark_stale,
+    artifacts_request,
 )
+from stylerec.services.events import profile_refresh_is_handled
+from stylerec.services.queue import (
+    AGGREGATES_UPDATE,
+    ARTIFACTS_COMPUTE,
+    PROFILE_REFRESH,
+    task_enqueue_on_commit,
+)
+from stylerec.services.styled import styled_images_mark_stale
 
 SNAPSHOT = "_stylerec_inputs"
 # Set on an Interaction by a caller that refreshes the customer's profile itself, so the receiver
-# does not do it twice; ``profile_refresh_handled()`` does the same for a block of code.
+# does not do it twice; ``services.events.profile_refresh_handled()`` does the same for a block of code.
 PROFILE_REFRESHED = "_stylerec_profile_refreshed"
-_profile_refresh_handled: ContextVar[bool] = ContextVar("stylerec_profile_refresh_handled", default=False)
 PRODUCT_WATCHED = PRODUCT_TEXT_FIELDS + PRODUCT_IMAGE_FIELDS
 REVIEW_WATCHED = (*REVIEW_TEXT_FIELDS, "rating", "verified_purchase", "user_id", "product_id")
 STYLE_TRANSFER_FIELDS = ("transfer_preset", "transfer_strength", "preserve_color")
 STYLE_WATCHED = STYLE_INPUT_FIELDS + STYLE_TRANSFER_FIELDS
-# Impressions are shown, not chosen: they say nothing about taste and are by far the most frequent.
-PROFILE_INTERACTIONS = {"view", "click", "cart", "purchase", "search"}
 
 
 def _value(instance: Any, name: str) -> Any:
@@ -83,20 +85,6 @@ def _active(raw: bool) -> bool:
     return not raw and bool(stylerec_settings.AUTO_COMPUTE)
 
 
-def _enqueue_on_commit(task_name: str, *args: Any) -> None:
-    def send() -> None:
-        from stylerec import tasks  # local: importing tasks pulls in Celery
-
-        tasks.task_enqueue(getattr(tasks, task_name), *args)
-
-    transaction.on_commit(send)
-
-
-def _artifacts_request(kind: str, ids: list[int]) -> None:
-    artifacts_mark(kind=kind, ids=ids)
-    _enqueue_on_commit("artifacts_compute", kind, ids)
-
-
 # --- products ---------------------------------------------------------------------------------
 
 
@@ -114,14 +102,12 @@ def product_saved(
     text_changed = bool(changed & set(PRODUCT_TEXT_FIELDS))
     image_changed = bool(changed & set(PRODUCT_IMAGE_FIELDS))
     if text_changed:
-        _artifacts_request(PRODUCT_TEXT, [instance.pk])
+        artifacts_request(kind=PRODUCT_TEXT, ids=[instance.pk])
     if image_changed:
-        _artifacts_request(PRODUCT_IMAGE, [instance.pk])
+        artifacts_request(kind=PRODUCT_IMAGE, ids=[instance.pk])
     if text_changed or image_changed:
-        _artifacts_request(PRODUCT_STYLES, [instance.pk])
+        artifacts_request(kind=PRODUCT_STYLES, ids=[instance.pk])
     if image_changed and not created:
-        from stylerec.services.styled import styled_images_mark_stale
-
         styled_images_mark_stale(product_ids=[instance.pk])
 
 
@@ -145,17 +131,17 @@ def review_saved(
     before = instance.__dict__.get(SNAPSHOT, {})
     _snapshot(instance, REVIEW_WATCHED)
     if changed & set(REVIEW_TEXT_FIELDS):
-        _artifacts_request(REVIEW, [instance.pk])
+        artifacts_request(kind=REVIEW, ids=[instance.pk])
     if changed:
         # Ratings and counts move at once; sentiment follows when the review's artifact is ready.
         products = sorted({instance.product_id, before.get("product_id") or instance.product_id})
-        _enqueue_on_commit("product_aggregates_update", products)
+        task_enqueue_on_commit(AGGREGATES_UPDATE, products)
 
 
 def review_deleted(sender: Any, instance: Review, **kwargs: Any) -> None:
     artifacts_forget(kinds=[REVIEW], object_id=instance.pk)
     if stylerec_settings.AUTO_COMPUTE:
-        _enqueue_on_commit("product_aggregates_update", [instance.product_id])
+        task_enqueue_on_commit(AGGREGATES_UPDATE, [instance.product_id])
 
 
 # --- styles -----------------------------------------------------------------------------------
@@ -173,11 +159,9 @@ def style_saved(
     changed = changed_fields(instance, STYLE_WATCHED, created=created, update_fields=update_fields)
     _snapshot(instance, STYLE_WATCHED)
     if changed & set(STYLE_INPUT_FIELDS):
-        _artifacts_request(STYLE, [instance.pk])
+        artifacts_request(kind=STYLE, ids=[instance.pk])
         _vocabulary_changed()
     if not created and changed:
-        from stylerec.services.styled import styled_images_mark_stale
-
         styled_images_mark_stale(style_ids=[instance.pk])
 
 
@@ -193,7 +177,7 @@ def _vocabulary_changed() -> None:
     count = artifacts_mark_stale(kind=PRODUCT_STYLES)
     batch_size = int(stylerec_settings.BATCH_SIZE)
     for _ in range(min(-(-count // batch_size), 200)):
-        _enqueue_on_commit("artifacts_compute", PRODUCT_STYLES, [])
+        task_enqueue_on_commit(ARTIFACTS_COMPUTE, PRODUCT_STYLES, [])
 
 
 # --- customers --------------------------------------------------------------------------------
@@ -201,18 +185,7 @@ def _vocabulary_changed() -> None:
 
 def _profile_refresh(user_id: int | None, session_key: str) -> None:
     if user_id is not None or session_key:
-        _enqueue_on_commit("customer_profile_refresh", user_id, "" if user_id is not None else session_key)
-
-
-@contextmanager
-def profile_refresh_handled() -> Iterator[None]:
-    """Interactions saved inside this block do not trigger a profile refresh: the caller
-    (``interaction_record``) refreshes the profile itself."""
-    token = _profile_refresh_handled.set(True)
-    try:
-        yield
-    finally:
-        _profile_refresh_handled.reset(token)
+        task_enqueue_on_commit(PROFILE_REFRESH, user_id, "" if user_id is not None else session_key)
 
 
 def preference_changed(sender: Any, instance: StylePreference, raw: bool = False, **kwargs: Any) -> None:
@@ -223,9 +196,9 @@ def preference_changed(sender: Any, instance: StylePreference, raw: bool = False
 
 
 def interaction_saved(sender: Any, instance: Interaction, created: bool, raw: bool, **kwargs: Any) -> None:
-    if not _active(raw) or not created or instance.kind not in PROFILE_INTERACTIONS:
+    if not _active(raw) or not created or instance.kind not in PROFILE_KINDS:
         return
-    if getattr(instance, PROFILE_REFRESHED, False) or _profile_refresh_handled.get():
+    if getattr(instance, PROFILE_REFRESHED, False) or profile_refresh_is_handled():
         return
     _profile_refresh(instance.user_id, instance.session_key)
 

@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import replace
 
+from stylerec.cache import cache_get_many, cache_set, recommendation_version_key
 from stylerec.conf import stylerec_settings
-from stylerec.ranking.cache import cache_get_many, cache_set
-from stylerec.ranking.context import Owner, style_weights_merge
+from stylerec.customers import Owner
+from stylerec.ranking.context import style_weights_merge
 from stylerec.ranking.profiles import (
     ACTIVE_PROFILE_KEY,
     profile_active,
@@ -20,24 +20,11 @@ from stylerec.ranking.profiles import (
 from stylerec.ranking.types import BLOCKS, RecommendationRequest, RecommendationResult
 
 
-def recommendation_version_key(*, user_id: int | None, session_key: str) -> str:
-    return f"ver:{Owner(user_id=user_id, session_key=session_key).key}"
-
-
 def recommendation_cache_key(request: RecommendationRequest) -> str:
     owner = Owner(user_id=request.user_id, session_key=request.session_key)
     category = hashlib.sha1((request.category or "").encode()).hexdigest()[:10] if request.category else "-"
     context = request.product_id or "-"
     return f"rec:{owner.key}:{request.block}:{context}:{category}:{request.k}:{int(request.explain)}"
-
-
-def recommendations_invalidate(*, user_id: int | None, session_key: str = "") -> None:
-    """Make every cached recommendation of this customer stale (their version token changes)."""
-    cache_set(
-        recommendation_version_key(user_id=user_id, session_key=session_key),
-        uuid.uuid4().hex,
-        timeout=2 * stylerec_settings.CACHE_TIMEOUT,
-    )
 
 
 def recommendations_for(request: RecommendationRequest) -> RecommendationResult:
@@ -53,7 +40,8 @@ def recommendations_for(request: RecommendationRequest) -> RecommendationResult:
         request = replace(request, k=k)
     if request.profile_id:  # admin preview of a chosen profile: always fresh
         return recommend(request)
-    version_key = recommendation_version_key(user_id=request.user_id, session_key=request.session_key)
+    owner = Owner(user_id=request.user_id, session_key=request.session_key)
+    version_key = recommendation_version_key(owner_key=owner.key)
     result_key = recommendation_cache_key(request)
     found = cache_get_many([version_key, result_key, ACTIVE_PROFILE_KEY])
     active = profile_active(cached=found.get(ACTIVE_PROFILE_KEY))

@@ -16,14 +16,12 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from stylerec.conf import stylerec_settings
+from stylerec.customers import PAGE_POSTABLE_KINDS
 from stylerec.models import Interaction, RankingProfile, StylePreference, get_product_model
 from stylerec.ranking.types import BLOCKS
 
 logger = logging.getLogger(__name__)
 
-# Events a page may post (impressions come through their own beacon endpoint, searches and
-# views are recorded by the store's own pages).
-POSTABLE_EVENT_KINDS = (Interaction.Kind.CLICK, Interaction.Kind.CART, Interaction.Kind.PURCHASE)
 
 
 # --- glue shared by tags, views and the API --------------------------------------------------
@@ -142,7 +140,10 @@ def click_redirect(request: HttpRequest, block: str, product_id: int) -> HttpRes
     # The product page carries the block and profile on, so that its "Add to cart" / "Buy now"
     # forms can attribute the cart or purchase to the block (fields block, profile_id).
     target = product_url_for(product)
-    attribution = urlencode({"block": block, **({"p": profile_id} if profile_id else {})})
+    query: dict[str, str | int] = {"block": block}
+    if profile_id:
+        query["p"] = profile_id
+    attribution = urlencode(query)
     return HttpResponseRedirect(f"{target}{'&' if '?' in target else '?'}{attribution}")
 
 
@@ -153,8 +154,8 @@ def event_create(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind", "")
     product_id = _int_or_none(request.POST.get("product_id"), minimum=1)
     block = request.POST.get("block", "")
-    if kind not in POSTABLE_EVENT_KINDS:
-        return HttpResponseBadRequest(f"kind must be one of {', '.join(POSTABLE_EVENT_KINDS)}")
+    if kind not in PAGE_POSTABLE_KINDS:
+        return HttpResponseBadRequest(f"kind must be one of {', '.join(PAGE_POSTABLE_KINDS)}")
     if product_id is None or not get_product_model().objects.filter(pk=product_id).exists():
         return HttpResponseBadRequest("product_id must be the id of an existing product")
     if block and block not in BLOCKS:
@@ -175,8 +176,8 @@ def impressions_create(request: HttpRequest) -> HttpResponse:
     """Beacon endpoint of ``stylerec.js``: a block was seen. Fields ``block``, ``profile_id`` and
     ``product_ids`` (comma-separated, in display order). Answers 204 so the page never waits."""
     block = request.POST.get("block", "")
-    ids = [_int_or_none(raw, minimum=1) for raw in request.POST.get("product_ids", "").split(",")]
-    ids = [pid for pid in ids if pid is not None][: stylerec_settings.MAX_K]
+    parsed = [_int_or_none(raw, minimum=1) for raw in request.POST.get("product_ids", "").split(",")]
+    ids = [pid for pid in parsed if pid is not None][: stylerec_settings.MAX_K]
     if block not in BLOCKS or not ids:
         return HttpResponseBadRequest("block and product_ids are required")
     existing = set(get_product_model().objects.filter(pk__in=ids).values_list("pk", flat=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("STYLEREC_VAR_DIR", BASE_DIR / "var"))
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "stylerec",
+    "stylerec.lab",  # training, evaluation and benchmarks: the demo runs them, a store may not
     "shop",
 ]
 
@@ -69,19 +71,19 @@ TEMPLATES = [
 ]
 
 
-def database_from_env(default_name: str) -> dict[str, object]:
+def database_from_env(default_name: str) -> dict[str, Any]:
     """DATABASE_URL when set; otherwise the embedded PostgreSQL with pgvector."""
     url = os.environ.get("DATABASE_URL")
     if url:
         import dj_database_url
 
-        return dj_database_url.parse(url, conn_max_age=60)
+        return dict(dj_database_url.parse(url, conn_max_age=60))
     from config.embedded_db import embedded_database
 
     return embedded_database(default_name)
 
 
-DATABASES: dict[str, dict[str, object]] = {}  # set by local/test/production
+DATABASES: dict[str, dict[str, Any]] = {}  # set by local/test/production
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
@@ -114,8 +116,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-# stylerec's tasks: model inference on STYLEREC["GPU_QUEUE"], the rest on CPU_QUEUE (stylerec.tasks).
-CELERY_TASK_ROUTES = ("stylerec.tasks.route_task",)
+# stylerec's tasks: model inference on STYLEREC["GPU_QUEUE"], the rest on CPU_QUEUE
+# (stylerec.services.queue; "stylerec.tasks.route_task" still works).
+CELERY_TASK_ROUTES = ("stylerec.services.queue.route_task",)
 CELERY_TASK_SOFT_TIME_LIMIT = 300  # defaults; stylerec's tasks set their own
 CELERY_TASK_TIME_LIMIT = 360
 # Unacknowledged (acks_late) messages of a dead worker come back after this many seconds; it must

@@ -1,9 +1,12 @@
+import os
+
 from .base import *  # noqa: F403
 from .base import VAR_DIR, database_from_env
 
 # pytest-django creates and drops "test_<NAME>" on the same server, so the demo's data is untouched
 # and the demo and the tests can run at once.
-DATABASES = {"default": database_from_env("stylerec")}
+# STYLEREC_TEST_DB lets two test runs share the server without sharing a database.
+DATABASES = {"default": database_from_env(os.environ.get("STYLEREC_TEST_DB", "stylerec"))}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures
 MEDIA_ROOT = VAR_DIR / "test-media"
 CELERY_TASK_ALWAYS_EAGER = True  # unit tests run eagerly; worker tests override this

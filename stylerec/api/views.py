@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,7 +31,8 @@ from stylerec.api.serializers import (
 )
 from stylerec.api.throttling import StylerecScopedRateThrottle
 from stylerec.conf import stylerec_settings
-from stylerec.models import Interaction, StylePreference, get_product_model
+from stylerec.customers import Owner
+from stylerec.models import StylePreference, get_product_model
 from stylerec.ranking.types import RecommendationRequest, RecommendationResult
 from stylerec.views import click_url_for, customer_of
 
@@ -173,15 +174,13 @@ class MyStylesView(APIView):
 
     permission_classes = [AllowAny]
 
-    def _owner(self, request: Request, *, create_session: bool) -> dict[str, Any] | None:
-        user, session_key = customer_of(request, create_session=create_session)
-        if user is not None:
-            return {"user": user}
-        return {"user": None, "session_key": session_key} if session_key else None
+    def _owner(self, request: Request, *, create_session: bool) -> Owner | None:
+        owner = Owner.of(*customer_of(request, create_session=create_session))
+        return owner if owner.known else None
 
-    def _data(self, owner: dict[str, Any] | None) -> dict[str, Any]:
+    def _data(self, owner: Owner | None) -> dict[str, Any]:
         preferences = (
-            StylePreference.objects.filter(source=StylePreference.Source.EXPLICIT, **owner)
+            StylePreference.objects.filter(owner.q(), source=StylePreference.Source.EXPLICIT)
             .select_related("style")
             .order_by("-weight", "style__name")
             if owner
@@ -199,19 +198,17 @@ class MyStylesView(APIView):
 
     @extend_schema(request=StylePreferencesSerializer, responses=StylePreferencesSerializer)
     def put(self, request: Request) -> Response:
-        from stylerec.services.preferences import style_preferences_set
+        from stylerec.services.preferences import UnknownStyles, style_preferences_set
 
         chosen = StylePreferencesSerializer(data=request.data)
         chosen.is_valid(raise_exception=True)
         owner = self._owner(request, create_session=True)
         assert owner is not None  # create_session guarantees a session key
         weights = {entry["slug"]: entry["weight"] for entry in chosen.validated_data["styles"]}
-        # PUT replaces: styles left out are dropped (weight 0 removes in the service).
-        for slug in StylePreference.objects.filter(
-            source=StylePreference.Source.EXPLICIT, **owner
-        ).values_list("style__slug", flat=True):
-            weights.setdefault(slug, 0.0)
-        style_preferences_set(user=owner["user"], session_key=owner.get("session_key", ""), weights=weights)
+        try:  # PUT replaces: the service drops every style left out
+            style_preferences_set(owner=owner, weights=weights)
+        except UnknownStyles as exc:
+            raise ValidationError({"styles": [str(exc)]}) from exc
         return Response(StylePreferencesSerializer(self._data(owner)).data)
 
 
@@ -248,11 +245,13 @@ class ProductReviewsView(generics.ListCreateAPIView):
         return self._product().stylerec_reviews.select_related("user").order_by("-created_at")
 
     def perform_create(self, serializer: ReviewSerializer) -> None:
-        product = self._product()
-        verified = Interaction.objects.filter(
-            user=self.request.user, product=product, kind=Interaction.Kind.PURCHASE
-        ).exists()
-        # The review's artifacts (sentiment, preferences, embedding) are queued by stylerec's
-        # post_save receiver once this transaction commits.
-        with transaction.atomic():
-            serializer.save(product=product, user=self.request.user, verified_purchase=verified)
+        from stylerec.services.reviews import review_create
+
+        data = serializer.validated_data
+        serializer.instance = review_create(
+            product=self._product(),
+            user=self.request.user,
+            rating=data["rating"],
+            text=data["text"],
+            title=data.get("title", ""),
+        )

@@ -6,7 +6,7 @@ stylerec stays fast; a worker pays for them once, on first use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -84,14 +84,6 @@ class StyleSpec:
     transfer_preset: int | None = None  # index into a fixed-style network, if any
     strength: float = 1.0
     preserve_color: bool = False
-
-
-@dataclass
-class Batch:
-    """Outputs of a batch call with the version of the model that made them."""
-
-    version: str
-    items: list[Any] = field(default_factory=list)
 
 
 @runtime_checkable

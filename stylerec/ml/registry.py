@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from django.core.signals import setting_changed
+
 from stylerec.conf import stylerec_settings
 
 _lock = threading.Lock()
@@ -38,3 +40,12 @@ def get(kind: str) -> Any:
 def clear() -> None:
     with _lock:
         _loaded.clear()
+
+
+def _clear_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    # Models are built from STYLEREC; when it changes (override_settings in tests) they are stale.
+    if setting == "STYLEREC":
+        clear()
+
+
+setting_changed.connect(_clear_on_setting_changed)

@@ -13,7 +13,6 @@ from typing import Any
 from stylerec.ml.base import model_setting
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
 _SPACES = re.compile(r"\s+")
 
 
@@ -51,10 +50,6 @@ def detect_language(text: str) -> str:
         return "en"
     latin_words = len(re.findall(r"[A-Za-z]+", sample))
     return "zh" if cjk >= 0.2 * (cjk + latin_words) else "en"
-
-
-def has_cjk(text: str) -> bool:
-    return _CJK.search(text) is not None
 
 
 def tokenized_batches(

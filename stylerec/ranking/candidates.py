@@ -19,9 +19,9 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from pgvector.django import CosineDistance
 
+from stylerec.cache import cache_get, cache_set
 from stylerec.conf import stylerec_settings
 from stylerec.models import get_product_model
-from stylerec.ranking.cache import cache_get, cache_set
 
 TRENDING_POOL = 500  # ids kept in the cached trending list per (category, stock) filter
 TRENDING_TIMEOUT = 60

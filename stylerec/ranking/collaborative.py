@@ -15,11 +15,12 @@ recomputes them for the most active products and refreshes the decayed ``popular
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+from stylerec.cache import cache_get, cache_get_many, cache_set, cache_set_many
+from stylerec.customers import INTERACTION_WEIGHTS
+from stylerec.db import product_table, rows_fetch
 from stylerec.models import Interaction
-from stylerec.ranking.cache import cache_get, cache_get_many, cache_set, cache_set_many
-from stylerec.ranking.context import INTERACTION_WEIGHTS
-from stylerec.ranking.sql import product_table, rows_fetch
 
 RELATIONS = {"co_view": tuple(INTERACTION_WEIGHTS), "co_purchase": ("purchase",)}
 MAX_NEIGHBOURS = 50
@@ -81,10 +82,10 @@ def cooccurrence_compute(*, product_ids: Iterable[int], relation: str) -> Neighb
 
 def neighbours_lookup(
     *, product_ids: Iterable[int], relations: Iterable[str] = tuple(RELATIONS), extra_keys: Iterable[str] = ()
-) -> dict[str, Neighbours]:
+) -> tuple[dict[str, Neighbours], dict[str, Any]]:
     """Cached neighbour lists per relation, in one cache round trip; misses are computed in SQL
     (one query per relation) and cached. ``extra_keys`` ride along in the same round trip; their
-    values come back under the ``"extra"`` entry."""
+    cached values (None when absent) come back second."""
     ids = sorted(set(product_ids))
     relations = tuple(relations)
     extra_keys = tuple(extra_keys)
@@ -108,13 +109,11 @@ def neighbours_lookup(
         result[relation] = found
     if fresh:
         cache_set_many(fresh, timeout=NEIGHBOURS_TIMEOUT)
-    if extra_keys:
-        result["extra"] = {key: cached.get(key) for key in extra_keys}  # type: ignore[assignment]
-    return result
+    return result, {key: cached.get(key) for key in extra_keys}
 
 
 def neighbours_for(*, product_ids: Iterable[int], relation: str) -> Neighbours:
-    return neighbours_lookup(product_ids=product_ids, relations=(relation,))[relation]
+    return neighbours_lookup(product_ids=product_ids, relations=(relation,))[0][relation]
 
 
 def popularity_refresh() -> int:
@@ -151,7 +150,7 @@ def popularity_max_refresh() -> float:
     return value
 
 
-def popularity_max(*, cached: object = None) -> float:
+def popularity_max(*, cached: float | None = None) -> float:
     """The catalog's highest popularity (cached), the scale of the popularity signal."""
     value = cached if cached is not None else cache_get(POPULARITY_MAX_KEY)
     return float(value) if value is not None else popularity_max_refresh()

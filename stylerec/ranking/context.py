@@ -3,61 +3,17 @@ profile vectors, styles, recent interactions and purchases, and the product bein
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
-from django.db.models import Q
+from django.db import models
 from django.utils import timezone
 
+from stylerec.customers import INTERACTION_WEIGHTS, MAX_RECENT_INTERACTIONS, Owner, recency_weight
+from stylerec.db import product_table, rows_fetch, rows_fetch_many, unit
 from stylerec.models import CustomerProfile, Interaction, Style, StylePreference
-from stylerec.ranking.sql import product_table, rows_fetch, rows_fetch_many, unit
 
-# How much one interaction says about taste. One source of truth for profile vectors, inferred
-# behaviour styles, collaborative seeds and popularity. Impressions and searches name no liked product.
-INTERACTION_WEIGHTS = {"purchase": 4.0, "cart": 3.0, "click": 2.0, "view": 1.0}
-RECENCY_HALF_LIFE_DAYS = 30.0
 MAX_SEEDS = 20  # recent products used as "because you liked" and collaborative seeds
-MAX_RECENT_INTERACTIONS = 200
-
-
-def recency_weight(
-    *, created_at: datetime, now: datetime, half_life_days: float = RECENCY_HALF_LIFE_DAYS
-) -> float:
-    age_days = max((now - created_at).total_seconds() / 86400.0, 0.0)
-    return math.pow(0.5, age_days / half_life_days)
-
-
-@dataclass(frozen=True)
-class Owner:
-    """A customer: a user, else an anonymous session."""
-
-    user_id: int | None = None
-    session_key: str = ""
-
-    @property
-    def known(self) -> bool:
-        return bool(self.user_id or self.session_key)
-
-    @property
-    def key(self) -> str:
-        if self.user_id:
-            return f"u{self.user_id}"
-        return f"s{self.session_key}" if self.session_key else "anon"
-
-    def sql(self, alias: str = "") -> tuple[str, list[object]]:
-        """A WHERE fragment and its parameters selecting this owner's rows."""
-        a = f"{alias}." if alias else ""
-        if self.user_id:
-            return f"{a}user_id = %s", [self.user_id]
-        return f"{a}user_id IS NULL AND {a}session_key = %s", [self.session_key]
-
-    def q(self, prefix: str = "") -> Q:
-        """Rows of this owner in models with ``user`` + ``session_key`` columns."""
-        if self.user_id:
-            return Q(**{f"{prefix}user_id": self.user_id})
-        return Q(**{f"{prefix}user__isnull": True, f"{prefix}session_key": self.session_key})
 
 
 @dataclass
@@ -119,7 +75,7 @@ def style_weights_merge(rows: list[tuple[str, float, str]]) -> dict[str, float]:
     return {slug: max(-1.0, min(1.0, w)) for slug, w in merged.items() if w}
 
 
-def _table(model: type) -> str:
+def _table(model: type[models.Model]) -> str:
     return model._meta.db_table
 
 
@@ -222,6 +178,3 @@ def _viewed_from(rows: list[tuple]) -> ViewedProduct | None:
         style_scores=style_scores or {},
     )
 
-
-def viewed_product_load(*, product_id: int) -> ViewedProduct | None:
-    return _viewed_from(rows_fetch(*_viewed_query(product_id)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stylerec.customers import Owner
 from stylerec.models import RankingProfile, Style, get_product_model
 from stylerec.ranking.candidates import (
     CandidateFilter,
@@ -23,7 +24,7 @@ from stylerec.ranking.collaborative import (
     neighbours_lookup,
     popularity_max,
 )
-from stylerec.ranking.context import CustomerContext, Owner, context_load
+from stylerec.ranking.context import CustomerContext, context_load
 from stylerec.ranking.diversity import mmr_select
 from stylerec.ranking.explain import reasons_for
 from stylerec.ranking.profiles import profile_for_request
@@ -247,7 +248,7 @@ def recommend(
     )
     pool_size = max(int(profile.candidate_pool), 4 * k, 20)
     # Both neighbour relations of every seed in one cache round trip, shared by generation and scoring.
-    lookup = neighbours_lookup(product_ids=collab_seeds(ctx), extra_keys=[POPULARITY_MAX_KEY])
+    lookup, extra = neighbours_lookup(product_ids=collab_seeds(ctx), extra_keys=[POPULARITY_MAX_KEY])
     gen = GENERATORS[request.block](ctx=ctx, filters=filters, pool=pool_size, lookup=lookup)
     if len(gen.ids) < k and request.block not in NO_FALLBACK:
         before = len(gen.ids)
@@ -256,7 +257,15 @@ def recommend(
             gen.fallback = gen.fallback or "trending"
     pins = ids_passing(ids=[p for p in rules.pins if p not in exclude], filters=filters) if k else []
     items = _rank(
-        request=request, profile=profile, ctx=ctx, gen=gen, rules=rules, pins=pins, k=k, lookup=lookup
+        request=request,
+        profile=profile,
+        ctx=ctx,
+        gen=gen,
+        rules=rules,
+        pins=pins,
+        k=k,
+        lookup=lookup,
+        popularity_max_cached=extra[POPULARITY_MAX_KEY],
     )
     return RecommendationResult(
         block=request.block,
@@ -277,6 +286,7 @@ def _rank(
     pins: list[int],
     k: int,
     lookup: dict[str, Neighbours],
+    popularity_max_cached: float | None,
 ) -> list[RecommendedItem]:
     ids = pins + [pid for pid in gen.ids if pid not in set(pins)]
     if not ids or k == 0:
@@ -292,7 +302,7 @@ def _rank(
         ctx=ctx,
         styles=gen.styles,
         collaborative=collaborative,
-        popularity_max=popularity_max(cached=lookup.get("extra", {}).get(POPULARITY_MAX_KEY)),
+        popularity_max=popularity_max(cached=popularity_max_cached),
         freshness_half_life_days=profile.freshness_half_life_days,
     )
     fused, contributions = fuse(matrix, profile_for_block(profile, request.block))

@@ -61,8 +61,8 @@ def _signal_reason(
         return Reason(
             "rating", f"{pool.rating_average[i]:.1f}★ from {count} review{'s' if count != 1 else ''}"
         )
-    if signal == "collaborative" and pool.collab_seed[i] is not None:
-        seed_id, relation = pool.collab_seed[i]
+    if signal == "collaborative" and (collab_seed := pool.collab_seed[i]) is not None:
+        seed_id, relation = collab_seed
         title = _seed_title(ctx=ctx, product_id=seed_id)
         if title:
             if relation == "co_purchase":

@@ -13,8 +13,8 @@ import hashlib
 
 from django.db.models.signals import post_delete, post_save
 
+from stylerec.cache import cache_delete, cache_get, cache_set
 from stylerec.models import RankingProfile
-from stylerec.ranking.cache import cache_delete, cache_get, cache_set
 
 ACTIVE_PROFILE_KEY = "profile:active"
 ACTIVE_PROFILE_TIMEOUT = 30

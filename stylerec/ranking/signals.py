@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stylerec.db import product_table, rows_fetch
 from stylerec.ml.dims import TEXT_DIM
 from stylerec.ranking.collaborative import Neighbours
 from stylerec.ranking.context import CustomerContext
 from stylerec.ranking.scoring import SIGNAL_INDEX
-from stylerec.ranking.sql import product_table, rows_fetch
 from stylerec.ranking.types import SIGNALS
 
 

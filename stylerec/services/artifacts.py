@@ -1,7 +1,10 @@
 """Artifacts: what the models compute from products, reviews and styles, stored beside them.
 
-Every artifact has one ``ArtifactState`` row per object (``kind``, ``object_id``). Its
-``input_hash`` hashes the inputs *and* the versions of the models that read them, so
+One engine for every kind (``KINDS``: vectors, style scores, review sentiment, and styled images,
+registered by ``services.styled``). Every artifact has a state per object: an ``ArtifactState``
+row (``kind``, ``object_id``), or the object's own columns for an artifact that is a row of its
+own (``StyledImage``). Its ``input_hash`` hashes the inputs *and* the versions of the models that
+read them, so
 
 * work is needed when there is no row, the row is pending/stale, or the hash differs (a model was
   upgraded, a style changed): re-running a batch, a redelivered task or a second backfill does
@@ -23,19 +26,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connections, models, router, transaction
+from django.db.models import Q
 from django.utils import timezone
 from pgvector.django import VectorField
 
 from stylerec.conf import stylerec_settings
 from stylerec.ml import registry
 from stylerec.ml.base import ImageInputError, StyleSpec
+from stylerec.ml.textutil import detect_language, normalise
 from stylerec.models import ArtifactState, ArtifactStatus, Review, Style, get_product_model
+from stylerec.services import queue
+from stylerec.services.queue import AGGREGATES_UPDATE, ARTIFACTS_COMPUTE, PROFILE_REFRESH
 
 logger = logging.getLogger(__name__)
 
@@ -114,19 +120,12 @@ def image_file_load(field_file: Any) -> Any:
         raise ImageInputError(f"The image file {field_file.name!r} is missing from storage.") from exc
 
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
-
-
-def text_language(text: str) -> str:
-    """'zh' or 'en' (the two languages the bundled models cover); '' for no letters at all.
-
-    A count of scripts is enough to pick between them and costs nothing."""
-    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
-    if not cjk and not latin:
-        return ""
-    # One Chinese character carries about as much as a short English word.
-    return "zh" if cjk * 3 >= latin else "en"
+def review_language(text: str) -> str:
+    """The language a review is stored in: the one the sentiment model reads it in
+    (``textutil.detect_language`` of the normalised text, the model layer's single rule); '' for
+    a text with nothing to read, which the model scores as neutral without picking a language."""
+    cleaned = normalise(text)
+    return detect_language(cleaned) if cleaned else ""
 
 
 def style_spec(style: Style, *, with_image: bool = True) -> StyleSpec:
@@ -165,11 +164,76 @@ def styles_signature() -> str:
 # --- the kinds --------------------------------------------------------------------------------
 
 
+class StateTable:
+    """Where most artifacts keep their state: one ``ArtifactState`` row per (kind, object id), for
+    artifacts stored as columns of the object itself (vectors on a product, sentiment on a review)."""
+
+    model: type[models.Model] = ArtifactState
+    id_field = "object_id"
+    fields: tuple[str, ...] = ("status", "input_hash", "model_version", "error", "attempts", "updated_at")
+
+    def queryset(self, kind: str) -> models.QuerySet:
+        return ArtifactState.objects.filter(kind=kind)
+
+    def states(self, kind: str, rows: dict[int, Any], *, lock: bool = False) -> dict[int, Any]:
+        queryset = self.queryset(kind).filter(object_id__in=list(rows))
+        if lock:
+            queryset = queryset.select_for_update().order_by("pk")
+        return {state.object_id: state for state in queryset}
+
+    def mark(self, kind: str, ids: list[int], status: str) -> None:
+        """Upsert, one statement."""
+        now = timezone.now()
+        ArtifactState.objects.bulk_create(
+            [ArtifactState(kind=kind, object_id=pk, status=status, updated_at=now) for pk in ids],
+            update_conflicts=True,
+            unique_fields=["kind", "object_id"],
+            update_fields=["status", "updated_at"],
+        )
+
+    def ensure(self, kind: str, ids: list[int]) -> None:
+        ArtifactState.objects.bulk_create(
+            [ArtifactState(kind=kind, object_id=pk) for pk in ids], ignore_conflicts=True
+        )
+
+    def drop(self, kind: str, ids: list[int]) -> None:
+        ArtifactState.objects.filter(kind=kind, object_id__in=ids).delete()
+
+
+class OwnState(StateTable):
+    """For an artifact that is a row of its own and carries its state in its own columns
+    (``StyledImage``: status, hash, version and error beside the image file)."""
+
+    id_field = "pk"
+    fields = ("status", "input_hash", "model_version", "error", "updated_at")
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self.model = model
+
+    def queryset(self, kind: str) -> models.QuerySet:
+        return self.model._default_manager.all()
+
+    def states(self, kind: str, rows: dict[int, Any], *, lock: bool = False) -> dict[int, Any]:
+        return dict(rows)  # the row is its own state (and ``rows`` are locked when ``lock`` is)
+
+    def mark(self, kind: str, ids: list[int], status: str) -> None:
+        self.model._default_manager.filter(pk__in=ids).update(status=status, updated_at=timezone.now())
+
+    def ensure(self, kind: str, ids: list[int]) -> None:
+        pass
+
+    def drop(self, kind: str, ids: list[int]) -> None:
+        pass  # a deleted row takes its state with it
+
+
+STATE_TABLE = StateTable()
+
+
 @dataclass(frozen=True)
 class ArtifactKind:
     """How one artifact is computed. ``prepare`` turns a row into a model input (per item, may
     raise for that item alone), ``infer`` runs the models on a whole batch, ``fields`` maps one
-    result to the columns written."""
+    result to the columns written (it may store a file; None: no input, or the item failed)."""
 
     name: str
     option: str  # its name on the command line (stylerec_backfill --kind)
@@ -178,10 +242,17 @@ class ArtifactKind:
     inputs: Callable[[Any, str], str]  # (row, hash context) -> the inputs, as text
     prepare: Callable[[Any, Any], Any]  # (row, compute context) -> model input
     infer: Callable[[list[Any], Any], list[Any]]  # (inputs, compute context) -> results
-    fields: Callable[[Any], dict[str, Any]]  # result (None: no input) -> columns
+    fields: Callable[[Any, Any, str], dict[str, Any]]  # (result or None, row, input hash) -> columns
     hash_context: Callable[[], str] = lambda: ""
-    compute_context: Callable[[], Any] = lambda: None
+    compute_context: Callable[[list[Any]], Any] = lambda rows: None  # (a batch's rows) -> context
     input_fields: tuple[str, ...] = ()  # load only these columns (products carry big vectors)
+    # Rows with different keys never share a model call (styled images: one call per style).
+    batch_key: Callable[[Any], Any] = lambda row: None
+    tracking: StateTable = STATE_TABLE
+    # A ready artifact whose output went missing (a styled image without its file) is redone.
+    has_output: Callable[[Any], bool] = lambda row: True
+    # (ids) -> {pk: row}, locked in the order a save locks them; default: the rows, by pk.
+    lock: Callable[[list[int]], dict[int, Any]] | None = None
 
     def version(self) -> str:
         return "+".join(registry.get(kind).version for kind in self.models)
@@ -189,6 +260,11 @@ class ArtifactKind:
     def rows(self) -> models.QuerySet:
         queryset = self.queryset()
         return queryset.only(*self.input_fields) if self.input_fields else queryset
+
+    def locked_rows(self, ids: list[int]) -> dict[int, Any]:
+        if self.lock is not None:
+            return self.lock(ids)
+        return {row.pk: row for row in self.rows().select_for_update().filter(pk__in=ids).order_by("pk")}
 
 
 def _vectors(array: Any) -> list[Any]:
@@ -225,7 +301,7 @@ def _infer_reviews(texts: list[str], styles: list[StyleSpec]) -> list[dict[str, 
     vectors = registry.get("text").encode(texts)
     return [
         {
-            "language": text_language(text),
+            "language": review_language(text),
             "sentiment_score": float(sentiment.score),
             "sentiment_label": sentiment.label,
             "sentiment_confidence": float(sentiment.confidence),
@@ -287,7 +363,7 @@ KINDS: dict[str, ArtifactKind] = {
             inputs=lambda style, _: f"{style_text(style)}\x00{_image_name(style.reference_image)}",
             prepare=_prepare_style,
             infer=_infer_styles,
-            fields=lambda r: (
+            fields=lambda r, *_: (
                 {"text_embedding": r[0], "image_prototype": r[1]}
                 if r
                 else {"text_embedding": None, "image_prototype": None}
@@ -301,7 +377,7 @@ KINDS: dict[str, ArtifactKind] = {
             inputs=lambda product, _: product_text(product),
             prepare=lambda product, _: product_text(product),
             infer=_infer_text,
-            fields=lambda vector: {"text_embedding": vector},
+            fields=lambda vector, *_: {"text_embedding": vector},
         ),
         ArtifactKind(
             name=PRODUCT_IMAGE,
@@ -311,7 +387,7 @@ KINDS: dict[str, ArtifactKind] = {
             inputs=lambda product, _: _image_name(product.image),
             prepare=lambda product, _: image_file_load(product.image),
             infer=_infer_image,
-            fields=lambda vector: {"image_embedding": vector},
+            fields=lambda vector, *_: {"image_embedding": vector},
         ),
         ArtifactKind(
             name=PRODUCT_STYLES,
@@ -323,11 +399,11 @@ KINDS: dict[str, ArtifactKind] = {
             ),
             prepare=_prepare_product_styles,
             infer=_infer_product_styles,
-            fields=lambda scores: {
+            fields=lambda scores, *_: {
                 "style_scores": {k: round(float(v), 4) for k, v in (scores or {}).items()}
             },
             hash_context=styles_signature,
-            compute_context=_active_style_specs,
+            compute_context=lambda rows: _active_style_specs(),
         ),
         ArtifactKind(
             name=REVIEW,
@@ -337,7 +413,7 @@ KINDS: dict[str, ArtifactKind] = {
             inputs=lambda review, styles: f"{review_text(review)}\x00{styles}",
             prepare=lambda review, _: review_text(review),
             infer=_infer_reviews,
-            fields=lambda r: (
+            fields=lambda r, *_: (
                 r
                 or {
                     "language": "",
@@ -349,29 +425,58 @@ KINDS: dict[str, ArtifactKind] = {
                 }
             ),
             hash_context=styles_signature,
-            compute_context=_active_style_specs_words,
+            compute_context=lambda rows: _active_style_specs_words(),
         ),
     )
 }
 KIND_BY_OPTION = {kind.option: kind for kind in KINDS.values()}
 PRODUCT_KINDS = (PRODUCT_TEXT, PRODUCT_IMAGE, PRODUCT_STYLES)
+# Styled images are one more kind, registered by ``stylerec.services.styled`` (which this module
+# cannot import: it builds on it). ``stylerec.tasks`` imports it, and ``StyleRecConfig.ready()``
+# imports the tasks, so every process has it.
+STYLED = "styled"
+
+
+def kind_register(kind: ArtifactKind) -> None:
+    KINDS[kind.name] = kind
+    KIND_BY_OPTION[kind.option] = kind
 
 
 # --- state bookkeeping ------------------------------------------------------------------------
 
 
 def artifacts_mark(*, kind: str, ids: Iterable[int], status: str = ArtifactStatus.PENDING) -> int:
-    """Mark these objects' artifact as needing work (upsert, one statement)."""
+    """Mark these objects' artifact as needing work."""
     ids = sorted(set(ids))
-    if not ids:
-        return 0
-    now = timezone.now()
-    ArtifactState.objects.bulk_create(
-        [ArtifactState(kind=kind, object_id=pk, status=status, updated_at=now) for pk in ids],
-        update_conflicts=True,
-        unique_fields=["kind", "object_id"],
-        update_fields=["status", "updated_at"],
-    )
+    if ids:
+        KINDS[kind].tracking.mark(kind, ids, status)
+    return len(ids)
+
+
+def artifacts_enqueue(*, kind: str, ids: Sequence[int], force: bool = False) -> None:
+    """Send batches of ``ids`` (marked pending by the caller) to a worker once the transaction
+    commits."""
+    batch_size = int(stylerec_settings.BATCH_SIZE)
+    ids = list(ids)
+    for start in range(0, len(ids), batch_size):
+        args = (kind, ids[start : start + batch_size], *((True,) if force else ()))
+        queue.task_enqueue_on_commit(ARTIFACTS_COMPUTE, *args)
+
+
+def artifacts_request(*, kind: str, ids: Sequence[int]) -> None:
+    """Mark pending now (in the caller's transaction: it survives a broker outage) and enqueue
+    after commit."""
+    artifacts_mark(kind=kind, ids=ids)
+    artifacts_enqueue(kind=kind, ids=ids)
+
+
+def artifacts_recompute(*, kind: str, ids: list[int]) -> int:
+    """Mark pending with a blank hash (so even up-to-date or failed ones are redone) and enqueue
+    a forced computation after commit."""
+    tracking = KINDS[kind].tracking
+    artifacts_mark(kind=kind, ids=ids)
+    tracking.queryset(kind).filter(**{f"{tracking.id_field}__in": ids}).update(input_hash="")
+    artifacts_enqueue(kind=kind, ids=ids, force=True)
     return len(ids)
 
 
@@ -379,7 +484,8 @@ def artifacts_mark_stale(*, kind: str) -> int:
     """Every computed artifact of ``kind`` is outdated (e.g. the style vocabulary changed); rows
     still pending stay pending."""
     return (
-        ArtifactState.objects.filter(kind=kind)
+        KINDS[kind]
+        .tracking.queryset(kind)
         .exclude(status=ArtifactStatus.PENDING)
         .update(status=ArtifactStatus.STALE, updated_at=timezone.now())
     )
@@ -390,20 +496,40 @@ def artifacts_forget(*, kinds: Sequence[str], object_id: int) -> None:
     ArtifactState.objects.filter(kind__in=kinds, object_id=object_id).delete()
 
 
+def artifacts_waiting(*, kind: str) -> models.QuerySet:
+    """The pending or stale states of ``kind``."""
+    return KINDS[kind].tracking.queryset(kind).filter(status__in=NEEDS_WORK)
+
+
 def artifacts_pending_ids(*, kind: str, limit: int, exclude: Iterable[int] = ()) -> list[int]:
     """The oldest pending or stale ids of ``kind``: how a task fills its batch."""
+    id_field = KINDS[kind].tracking.id_field
     return list(
-        ArtifactState.objects.filter(kind=kind, status__in=NEEDS_WORK)
-        .exclude(object_id__in=list(exclude))
-        .order_by("updated_at", "object_id")
-        .values_list("object_id", flat=True)[:limit]
+        artifacts_waiting(kind=kind)
+        .exclude(**{f"{id_field}__in": list(exclude)})
+        .order_by("updated_at", id_field)
+        .values_list(id_field, flat=True)[:limit]
     )
 
 
-def _needs_work(state: ArtifactState | None, current_hash: str) -> bool:
+def artifacts_sweep(*, max_tasks: int = 200) -> int:
+    """Enqueue batches for whatever is pending or stale: recovers work whose message never made it
+    to the broker (Redis was down during the save). The number of batches sent."""
+    batch_size = int(stylerec_settings.BATCH_SIZE)
+    sent = 0
+    for kind in KINDS:
+        waiting = artifacts_waiting(kind=kind).count()
+        for _ in range(min(-(-waiting // batch_size), max_tasks - sent)):
+            sent += queue.task_enqueue(ARTIFACTS_COMPUTE, kind, [])
+    return sent
+
+
+def _needs_work(spec: ArtifactKind, row: Any, state: Any, current_hash: str) -> bool:
     if state is None or state.status in NEEDS_WORK:
         return True
-    return state.input_hash != current_hash  # ready or failed, for other inputs or another model
+    if state.input_hash != current_hash:
+        return True  # ready or failed, for other inputs or another model
+    return state.status == ArtifactStatus.READY and not spec.has_output(row)
 
 
 def artifacts_needing_work(
@@ -412,14 +538,17 @@ def artifacts_needing_work(
     force: bool = False,
     limit: int | None = None,
     ids: Sequence[int] | None = None,
+    where: Q | None = None,
     chunk: int = 1000,
 ) -> list[int]:
-    """Ids (of all objects, or of ``ids``) whose artifact is missing, pending, stale, or made from
-    other inputs/models (backfill)."""
+    """Ids (of all objects, or of ``ids``, or of those matching ``where``) whose artifact is
+    missing, pending, stale, or made from other inputs/models (backfill)."""
     spec = KINDS[kind]
     version = spec.version()
     ctx = spec.hash_context()
     queryset = spec.rows() if ids is None else spec.rows().filter(pk__in=list(ids))
+    if where is not None:
+        queryset = queryset.filter(where)
     found: list[int] = []
     last_pk = 0
     while limit is None or len(found) < limit:
@@ -427,14 +556,10 @@ def artifacts_needing_work(
         if not rows:
             break
         last_pk = rows[-1].pk
-        states = {
-            s.object_id: s
-            for s in ArtifactState.objects.filter(kind=kind, object_id__in=[r.pk for r in rows])
-        }
+        states = spec.tracking.states(kind, {row.pk: row for row in rows})
         for row in rows:
-            if force or _needs_work(
-                states.get(row.pk), input_hash(inputs=spec.inputs(row, ctx), version=version)
-            ):
+            current = input_hash(inputs=spec.inputs(row, ctx), version=version)
+            if force or _needs_work(spec, row, states.get(row.pk), current):
                 found.append(row.pk)
     return found[:limit] if limit is not None else found
 
@@ -486,7 +611,8 @@ def error_text(exc: BaseException) -> str:
 
 
 def artifacts_compute(*, kind: str, ids: Sequence[int], force: bool = False) -> ComputeReport:
-    """Compute ``kind`` for the objects ``ids`` as one model batch and store what is still current."""
+    """Compute ``kind`` for the objects ``ids`` (one model call per ``batch_key``: a single call for
+    most kinds) and store what is still current."""
     spec = KINDS[kind]
     report = ComputeReport(kind=kind)
     ids = sorted(set(ids))
@@ -497,28 +623,32 @@ def artifacts_compute(*, kind: str, ids: Sequence[int], force: bool = False) -> 
     rows = {row.pk: row for row in spec.rows().filter(pk__in=ids)}
     gone = [pk for pk in ids if pk not in rows]
     if gone:  # deleted since it was enqueued: nothing to compute, no bookkeeping to keep
-        ArtifactState.objects.filter(kind=kind, object_id__in=gone).delete()
-    states = {s.object_id: s for s in ArtifactState.objects.filter(kind=kind, object_id__in=ids)}
+        spec.tracking.drop(kind, gone)
+    states = spec.tracking.states(kind, rows)
     hashes = {pk: input_hash(inputs=spec.inputs(row, ctx), version=version) for pk, row in rows.items()}
-    todo = [pk for pk in rows if force or _needs_work(states.get(pk), hashes[pk])]
+    todo = [pk for pk in rows if force or _needs_work(spec, rows[pk], states.get(pk), hashes[pk])]
     report.skipped = [pk for pk in rows if pk not in todo]
     if not todo:
         return report
 
-    compute_ctx = spec.compute_context()
-    outcomes: dict[int, Any] = {}
-    prepared: list[tuple[int, Any]] = []
+    batches: dict[Any, list[int]] = {}
     for pk in todo:
-        try:
-            prepared.append((pk, spec.prepare(rows[pk], compute_ctx)))
-        except NoInput:
-            outcomes[pk] = None
-        except TRANSIENT_ERRORS:
-            raise
-        except Exception as exc:  # this item's input is unusable; the others go on
-            outcomes[pk] = exc
-    results = run_isolated(spec.infer, [item for _, item in prepared], compute_ctx)
-    outcomes.update({pk: result for (pk, _), result in zip(prepared, results, strict=True)})
+        batches.setdefault(spec.batch_key(rows[pk]), []).append(pk)
+    outcomes: dict[int, Any] = {}
+    for batch in batches.values():
+        compute_ctx = spec.compute_context([rows[pk] for pk in batch])
+        prepared: list[tuple[int, Any]] = []
+        for pk in batch:
+            try:
+                prepared.append((pk, spec.prepare(rows[pk], compute_ctx)))
+            except NoInput:
+                outcomes[pk] = None
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:  # this item's input is unusable; the others go on
+                outcomes[pk] = exc
+        results = run_isolated(spec.infer, [item for _, item in prepared], compute_ctx)
+        outcomes.update({pk: result for (pk, _), result in zip(prepared, results, strict=True)})
     _outcomes_store(spec=spec, version=version, hashes=hashes, outcomes=outcomes, force=force, report=report)
     return report
 
@@ -533,21 +663,15 @@ def _outcomes_store(
     report: ComputeReport,
 ) -> None:
     ids = sorted(outcomes)
-    ArtifactState.objects.bulk_create(
-        [ArtifactState(kind=spec.name, object_id=pk) for pk in ids], ignore_conflicts=True
-    )
+    tracking = spec.tracking
+    tracking.ensure(spec.name, ids)
     now = timezone.now()
-    written_rows, written_states = [], []
+    written_rows, written_states, columns = [], [], {}
     with transaction.atomic():
         # Lock order matches a save (object row, then its state row), so the two never deadlock;
         # a save in flight makes us wait and then see its new inputs.
-        locked = {row.pk: row for row in spec.rows().select_for_update().filter(pk__in=ids).order_by("pk")}
-        states = {
-            s.object_id: s
-            for s in ArtifactState.objects.select_for_update()
-            .filter(kind=spec.name, object_id__in=ids)
-            .order_by("pk")
-        }
+        locked = spec.locked_rows(ids)
+        states = tracking.states(spec.name, locked, lock=True)
         ctx = spec.hash_context()  # read after the locks: a style change committed meanwhile counts
         for pk in ids:
             row, state = locked.get(pk), states.get(pk)
@@ -557,17 +681,25 @@ def _outcomes_store(
             if current != hashes[pk]:
                 report.discarded.append(pk)  # the newer inputs have their own pending task
                 continue
-            if not force and state.status == ArtifactStatus.READY and state.input_hash == current:
+            if (
+                not force
+                and state.status == ArtifactStatus.READY
+                and state.input_hash == current
+                and spec.has_output(row)
+            ):
                 report.skipped.append(pk)  # another delivery stored it first
                 continue
             outcome = outcomes[pk]
             failed = isinstance(outcome, BaseException)
-            for name, value in spec.fields(None if failed else outcome).items():
+            values = spec.fields(None if failed else outcome, row, current)
+            for name, value in values.items():
                 setattr(row, name, value)
+            columns.update(dict.fromkeys(values))
             state.status = ArtifactStatus.FAILED if failed else ArtifactStatus.READY
             state.input_hash, state.model_version, state.updated_at = current, version[:200], now
             state.error = error_text(outcome) if failed else ""
-            state.attempts += 1  # the row is locked: no lost update
+            if "attempts" in tracking.fields:
+                state.attempts += 1  # the row is locked: no lost update
             written_rows.append(row)
             written_states.append(state)
             if failed:
@@ -575,12 +707,8 @@ def _outcomes_store(
                 logger.warning("%s #%s failed: %s", spec.name, pk, state.error)
             else:
                 report.done.append(pk)
-        rows_update(model=spec.queryset().model, rows=written_rows, fields=list(spec.fields(None)))
-        rows_update(
-            model=ArtifactState,
-            rows=written_states,
-            fields=["status", "input_hash", "model_version", "error", "attempts", "updated_at"],
-        )
+        rows_update(model=spec.queryset().model, rows=written_rows, fields=list(columns))
+        rows_update(model=tracking.model, rows=written_states, fields=list(tracking.fields))
 
 
 def rows_update(*, model: type[models.Model], rows: list[Any], fields: list[str]) -> None:
@@ -588,7 +716,7 @@ def rows_update(*, model: type[models.Model], rows: list[Any], fields: list[str]
 
     Like ``QuerySet.update()`` it sends no signals; unlike ``bulk_update`` it builds no CASE
     expression per row, which on a batch of vectors costs more than the model (see the benchmark)."""
-    if not rows:
+    if not rows or not fields:
         return
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
@@ -609,7 +737,7 @@ def rows_update(*, model: type[models.Model], rows: list[Any], fields: list[str]
         + [row.pk]
         for row in rows
     ]
-    from stylerec.ranking.sql import vector_cursor
+    from stylerec.db import vector_cursor
 
     with vector_cursor() as cursor:
         cursor.executemany(sql, params)
@@ -621,12 +749,15 @@ def _vector_param(value: Any) -> Any:
     return None if value is None else np.asarray(value, dtype=np.float32)
 
 
-def artifacts_compute_pending(*, kind: str, ids: Sequence[int] = (), force: bool = False) -> ComputeReport:
-    """What a task does: the given ids plus the oldest other pending ones of the kind, in batches of
-    BATCH_SIZE, so a GPU worker sees full batches even when saves arrive one at a time."""
+def artifacts_compute_pending(
+    *, kind: str, ids: Sequence[int] = (), force: bool = False, fill: bool = True
+) -> ComputeReport:
+    """What a task does: the given ids plus (with ``fill``) the oldest other pending ones of the
+    kind, in batches of BATCH_SIZE, so a GPU worker sees full batches even when saves arrive one
+    at a time."""
     batch_size = int(stylerec_settings.BATCH_SIZE)
     ids = list(dict.fromkeys(ids))
-    if len(ids) < batch_size:
+    if fill and len(ids) < batch_size:
         ids += artifacts_pending_ids(kind=kind, limit=batch_size - len(ids), exclude=ids)
     total = ComputeReport(kind=kind)
     for start in range(0, len(ids), batch_size):
@@ -636,3 +767,13 @@ def artifacts_compute_pending(*, kind: str, ids: Sequence[int] = (), force: bool
         total.skipped += part.skipped
         total.discarded += part.discarded
     return total
+
+
+def reviews_follow_up(*, review_ids: Sequence[int]) -> None:
+    """New review artifacts change their products' aggregates and their authors' profiles."""
+    rows = Review.objects.filter(pk__in=list(review_ids)).values_list("product_id", "user_id")
+    product_ids = sorted({product_id for product_id, _ in rows})
+    if product_ids:
+        queue.task_enqueue(AGGREGATES_UPDATE, product_ids)
+    for user_id in sorted({user_id for _, user_id in rows if user_id is not None}):
+        queue.task_enqueue(PROFILE_REFRESH, user_id, "")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from stylerec.customers import PROFILE_KINDS
 from stylerec.models import Interaction, RankingProfile, get_product_model
-from stylerec.ranking.context import INTERACTION_WEIGHTS
 
-# Events that change what we know about the customer's taste. Impressions do not: recording them
-# must not throw away the customer's cached recommendations on every page view.
-PROFILE_KINDS = frozenset({*INTERACTION_WEIGHTS, Interaction.Kind.SEARCH})
 MAX_POSITION = 32767
 
 
@@ -24,19 +22,42 @@ def _user_id(user: Any) -> int | None:
     return int(user.pk)
 
 
+# Set while ``interaction_record`` saves an Interaction whose profile refresh it schedules itself,
+# so that the post_save receiver (for Interactions saved anywhere else) does not do it twice.
+_profile_refresh_handled: ContextVar[bool] = ContextVar("stylerec_profile_refresh_handled", default=False)
+
+
+@contextmanager
+def profile_refresh_handled() -> Iterator[None]:
+    """Interactions saved inside this block do not trigger a profile refresh from the receiver."""
+    token = _profile_refresh_handled.set(True)
+    try:
+        yield
+    finally:
+        _profile_refresh_handled.reset(token)
+
+
+def profile_refresh_is_handled() -> bool:
+    return _profile_refresh_handled.get()
+
+
 def customer_refresh_schedule(*, user_id: int | None, session_key: str) -> None:
     """Refresh the profile now (eager mode) or through the pipeline's
-    ``stylerec.customer_profile_refresh`` task after commit (broker set); the customer's cached
+    ``stylerec.customer_profile_refresh`` task after commit (a worker); the customer's cached
     recommendations are invalidated at once either way."""
-    from stylerec.selectors import recommendations_invalidate
+    from stylerec.services import queue
     from stylerec.services.profiles import customer_profile_refresh
-    from stylerec.tasks import customer_profile_refresh as customer_profile_refresh_task
-    from stylerec.tasks import task_enqueue
+    from stylerec.services.recommendations import recommendations_invalidate
 
-    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True):
+    # "Eager" is Celery's decision (queue.task_eager: the task's app's task_always_eager, read where
+    # apply_async reads it, False unless the host sets it); reading CELERY_TASK_ALWAYS_EAGER here
+    # with a default of True made every host with a broker refresh profiles in the request. Eager,
+    # the refresh runs here and now, as apply_async would run it in-process anyway; always
+    # enqueueing on commit would defer it past the caller's transaction, which callers read at once.
+    if queue.task_eager(queue.PROFILE_REFRESH):
         customer_profile_refresh(user_id=user_id, session_key=session_key)
     else:
-        transaction.on_commit(lambda: task_enqueue(customer_profile_refresh_task, user_id, session_key))
+        queue.task_enqueue_on_commit(queue.PROFILE_REFRESH, user_id, session_key)
     # Invalidate at once: even before the worker has run, the viewed/bought product is excluded
     # and the collaborative seeds have changed.
     recommendations_invalidate(user_id=user_id, session_key=session_key)
@@ -62,8 +83,6 @@ def interaction_record(
         raise ValueError(f"no product {product_id}")
     if profile_id is not None and not RankingProfile.objects.filter(pk=profile_id).exists():
         profile_id = None  # a deleted profile must not lose the event
-    from stylerec.receivers import profile_refresh_handled
-
     user_id = _user_id(user)
     with profile_refresh_handled():  # refreshed below: the Interaction receiver must not do it again
         interaction = Interaction.objects.create(

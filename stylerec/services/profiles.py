@@ -14,14 +14,9 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from stylerec.customers import INTERACTION_WEIGHTS, MAX_RECENT_INTERACTIONS, Owner, recency_weight
+from stylerec.db import product_table, rows_fetch
 from stylerec.models import CustomerProfile, Interaction, Review, Style, StylePreference
-from stylerec.ranking.context import (
-    INTERACTION_WEIGHTS,
-    MAX_RECENT_INTERACTIONS,
-    Owner,
-    recency_weight,
-)
-from stylerec.ranking.sql import product_table, rows_fetch
 
 REVIEW_WEIGHT = 3.0  # a review says about as much as adding to cart, signed by its sentiment
 SENTIMENT_GAIN = 1.5  # weight × (1 + 1.5·s): a negative review (s = -1) turns a purchase into a push away
@@ -157,12 +152,9 @@ def _preferences_replace(
     }
     existing = StylePreference.objects.filter(owner.q(), source=source)
     existing.exclude(style__slug__in=list(kept)).delete()
-    owner_fields: dict[str, Any] = (
-        {"user_id": owner.user_id} if owner.user_id else {"user": None, "session_key": owner.session_key}
-    )
     for slug, weight in kept.items():
         StylePreference.objects.update_or_create(
-            **owner_fields, style=styles[slug], source=source, defaults={"weight": weight}
+            **owner.fields(), style=styles[slug], source=source, defaults={"weight": weight}
         )
 
 

@@ -9,15 +9,18 @@ Never every product in every style up front (a catalog of 10k products and 12 st
 * again when it goes stale: the product image, the style's transfer inputs, the output size or
   the transfer model changed (``input_hash``), for the ones that already exist.
 
-Images are stored through Django's storage API at ``STYLED_IMAGE_SIZE`` (longest side), as JPEG.
+They are one more kind of the artifact engine (``services.artifacts``, kind ``"styled"``): its
+objects are ``StyledImage`` rows, one per (product, style), which carry their own state. The engine
+decides freshness, batches (one transfer call per style), isolates failures and writes a result
+only if its inputs are still current; this module says what the inputs are, which pairs to make,
+how a result is stored (JPEG at ``STYLED_IMAGE_SIZE``, longest side, through Django's storage
+API) and serves them.
 """
 
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import caches
@@ -30,17 +33,20 @@ from stylerec.conf import stylerec_settings
 from stylerec.ml import registry
 from stylerec.models import ArtifactStatus, Style, StyledImage, get_product_model
 from stylerec.services.artifacts import (
-    NEEDS_WORK,
-    TRANSIENT_ERRORS,
+    STYLED,
+    ArtifactKind,
+    ComputeReport,
     NoInput,
-    error_text,
+    OwnState,
+    artifacts_compute_pending,
+    artifacts_enqueue,
+    artifacts_mark,
+    artifacts_needing_work,
     image_file_load,
     input_hash,
-    run_isolated,
+    kind_register,
     style_spec,
 )
-
-logger = logging.getLogger(__name__)
 
 # How long a page view's request for a missing styled image is remembered, so a popular page does
 # not enqueue the same transfer on every view while the worker is busy with it.
@@ -63,8 +69,7 @@ def styled_inputs(*, product: Any, style: Style) -> str:
     )
 
 
-def _transfer_version() -> str:
-    return registry.get("style_transfer").version
+# --- serving and asking -----------------------------------------------------------------------
 
 
 def _is_fresh(row: StyledImage, *, product: Any, style: Style) -> bool:
@@ -112,17 +117,8 @@ def styled_images_request(*, pairs: Iterable[tuple[int, int]]) -> list[int]:
     for product_id, style_id in wanted:
         condition |= Q(product_id=product_id, style_id=style_id)
     ids = list(StyledImage.objects.filter(condition).values_list("pk", flat=True))
-    styled_images_enqueue(ids=ids)
+    artifacts_enqueue(kind=STYLED, ids=ids)
     return ids
-
-
-def styled_images_enqueue(*, ids: Sequence[int]) -> None:
-    from stylerec import tasks  # local: tasks import this module
-
-    batch_size = int(stylerec_settings.BATCH_SIZE)
-    for start in range(0, len(ids), batch_size):
-        part = list(ids[start : start + batch_size])
-        transaction.on_commit(lambda part=part: tasks.task_enqueue(tasks.styled_images_generate, part))
 
 
 def styled_images_mark_stale(*, product_ids: Iterable[int] = (), style_ids: Iterable[int] = ()) -> list[int]:
@@ -134,8 +130,8 @@ def styled_images_mark_stale(*, product_ids: Iterable[int] = (), style_ids: Iter
         status=ArtifactStatus.PENDING
     )
     ids = list(rows.values_list("pk", flat=True))
-    StyledImage.objects.filter(pk__in=ids).update(status=ArtifactStatus.STALE, updated_at=timezone.now())
-    styled_images_enqueue(ids=ids)
+    artifacts_mark(kind=STYLED, ids=ids, status=ArtifactStatus.STALE)
+    artifacts_enqueue(kind=STYLED, ids=ids)
     return ids
 
 
@@ -156,115 +152,61 @@ def styled_images_precompute(*, top_n: int, enqueue: bool = True) -> list[int]:
     )
     ids = styled_images_needing_work(product_ids=products)
     if enqueue:
-        styled_images_enqueue(ids=ids)
+        artifacts_enqueue(kind=STYLED, ids=ids)
     return ids
 
 
 def styled_images_needing_work(*, product_ids: Sequence[int] | None = None, force: bool = False) -> list[int]:
-    """Existing rows that are pending, stale, without a file, or made from other inputs or by
-    another version of the transfer model (failed rows only when their inputs changed)."""
-    version = _transfer_version()
-    rows = StyledImage.objects.select_related("product", "style").filter(style__is_active=True).order_by("pk")
+    """Existing rows of active styles that are pending, stale, without a file, or made from other
+    inputs or by another version of the transfer model (failed rows only when their inputs
+    changed)."""
+    where = Q(style__is_active=True)
     if product_ids is not None:
-        rows = rows.filter(product_id__in=list(product_ids))
-    found = []
-    for row in rows.iterator(chunk_size=500):
-        current = input_hash(inputs=styled_inputs(product=row.product, style=row.style), version=version)
-        if (
-            force
-            or row.status in NEEDS_WORK
-            or row.input_hash != current
-            or (row.status == ArtifactStatus.READY and not row.image)
-        ):
-            found.append(row.pk)
-    return found
-
-
-def styled_pending_ids(*, limit: int, exclude: Iterable[int] = ()) -> list[int]:
-    return list(
-        StyledImage.objects.filter(status__in=NEEDS_WORK)
-        .exclude(pk__in=list(exclude))
-        .order_by("updated_at", "pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-
-
-@dataclass
-class StyledReport:
-    done: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
-    skipped: list[int] = field(default_factory=list)
-    discarded: list[int] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "styled",
-            **{name: len(getattr(self, name)) for name in ("done", "failed", "skipped", "discarded")},
-        }
+        where &= Q(product_id__in=list(product_ids))
+    return artifacts_needing_work(kind=STYLED, force=force, where=where)
 
 
 def styled_images_generate(
     *, ids: Sequence[int] = (), force: bool = False, fill: bool = True
-) -> StyledReport:
+) -> ComputeReport:
     """Generate the given styled images (with ``fill``, topped up with other pending ones to a full
     batch); one transfer call per style and batch."""
-    batch_size = int(stylerec_settings.BATCH_SIZE)
-    ids = list(dict.fromkeys(ids))
-    if fill and len(ids) < batch_size:
-        ids += styled_pending_ids(limit=batch_size - len(ids), exclude=ids)
-    report = StyledReport()
-    rows = list(
-        StyledImage.objects.select_related("product", "style").filter(pk__in=ids).order_by("style_id", "pk")
+    return artifacts_compute_pending(kind=STYLED, ids=ids, force=force, fill=fill)
+
+
+# --- the artifact kind --------------------------------------------------------------------------
+
+
+def _styled_rows() -> Any:
+    # The vectors of products and styles are not inputs here, and cost the most to load.
+    return StyledImage.objects.select_related("product", "style").defer(
+        "product__text_embedding",
+        "product__image_embedding",
+        "style__text_embedding",
+        "style__image_prototype",
     )
-    if not rows:
-        return report
-    version = _transfer_version()
-    by_style: dict[int, list[StyledImage]] = {}
-    for row in rows:
-        current = input_hash(inputs=styled_inputs(product=row.product, style=row.style), version=version)
-        up_to_date = row.input_hash == current and (
-            (row.status == ArtifactStatus.READY and row.image) or row.status == ArtifactStatus.FAILED
-        )
-        if not force and up_to_date:
-            report.skipped.append(row.pk)
-        else:
-            by_style.setdefault(row.style_id, []).append(row)
-    for group in by_style.values():
-        for start in range(0, len(group), batch_size):
-            _styled_batch(rows=group[start : start + batch_size], version=version, force=force, report=report)
-    return report
 
 
-def _styled_batch(*, rows: list[StyledImage], version: str, force: bool, report: StyledReport) -> None:
-    style = rows[0].style
-    spec = style_spec(style)
-    hashes = {
-        row.pk: input_hash(inputs=styled_inputs(product=row.product, style=style), version=version)
-        for row in rows
-    }
-    outcomes: dict[int, Any] = {}
-    prepared: list[tuple[int, Any]] = []
-    for row in rows:
-        try:
-            prepared.append((row.pk, image_file_load(row.product.image)))
-        except NoInput:
-            outcomes[row.pk] = ValueError("The product has no image to style.")
-        except TRANSIENT_ERRORS:
-            raise
-        except Exception as exc:
-            outcomes[row.pk] = exc
-    transfer = registry.get("style_transfer")
-    results = run_isolated(lambda images, s: transfer.stylize(images, s), [img for _, img in prepared], spec)
-    outcomes.update({pk: result for (pk, _), result in zip(prepared, results, strict=True)})
-    for row in rows:
-        _styled_store(
-            row=row,
-            expected=hashes[row.pk],
-            version=version,
-            outcome=outcomes[row.pk],
-            force=force,
-            report=report,
-        )
+def _styled_lock(ids: list[int]) -> dict[int, StyledImage]:
+    product_ids = sorted(set(StyledImage.objects.filter(pk__in=ids).values_list("product_id", flat=True)))
+    # Product rows first, as a save locks them (and then marks their styled images stale): an
+    # edit in flight is waited for, and the read below sees it.
+    list(
+        get_product_model()
+        .objects.select_for_update()
+        .filter(pk__in=product_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    rows = _styled_rows().select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
+    return {row.pk: row for row in rows}
+
+
+def _styled_prepare(row: StyledImage, spec: Any) -> Any:
+    try:
+        return image_file_load(row.product.image)
+    except NoInput:
+        raise ValueError("The product has no image to style.") from None
 
 
 def _jpeg_bytes(image: Any) -> bytes:
@@ -276,47 +218,38 @@ def _jpeg_bytes(image: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _styled_store(
-    *, row: StyledImage, expected: str, version: str, outcome: Any, force: bool, report: StyledReport
-) -> None:
-    failed = isinstance(outcome, BaseException)
-    content = None if failed else _jpeg_bytes(outcome)
-    product_model = get_product_model()
-    with transaction.atomic():
-        # Product row first, as a save locks it: an edit in flight is waited for and then seen.
-        product = product_model.objects.select_for_update().filter(pk=row.product_id).first()
-        locked = StyledImage.objects.select_for_update().filter(pk=row.pk).first()
-        style = Style.objects.filter(pk=row.style_id).first()
-        if product is None or locked is None or style is None:
-            return
-        current = input_hash(inputs=styled_inputs(product=product, style=style), version=version)
-        if current != expected:
-            report.discarded.append(row.pk)
-            return
-        if (
-            not force
-            and locked.input_hash == current
-            and locked.status == ArtifactStatus.READY
-            and locked.image
-        ):
-            report.skipped.append(row.pk)  # another delivery stored it first
-            return
-        fields: dict[str, Any] = {
-            "input_hash": current,
-            "model_version": version[:200],
-            "updated_at": timezone.now(),
-        }
-        if failed:
-            fields.update(status=ArtifactStatus.FAILED, error=error_text(outcome))
-            report.failed[row.pk] = fields["error"]
-        else:
-            storage = locked.image.storage
-            name = storage.save(
-                f"styled/{row.product_id}/{style.slug}-{current[:12]}.jpg", ContentFile(content)
-            )
-            fields.update(status=ArtifactStatus.READY, error="", image=name)
-            old = locked.image.name
-            if old and old != name:
-                transaction.on_commit(lambda: storage.delete(old))
-            report.done.append(row.pk)
-        StyledImage.objects.filter(pk=row.pk).update(**fields)
+def _styled_infer(images: list[Any], spec: Any) -> list[bytes]:
+    return [_jpeg_bytes(image) for image in registry.get("style_transfer").stylize(images, spec)]
+
+
+def _styled_fields(content: bytes | None, row: StyledImage, current_hash: str) -> dict[str, Any]:
+    """Store the JPEG under a name of its inputs; the file it replaces goes once this commits."""
+    if content is None:
+        return {}  # failed: a failed row is never served, and its inputs' next success replaces it
+    storage = row.image.storage
+    name = storage.save(
+        f"styled/{row.product_id}/{row.style.slug}-{current_hash[:12]}.jpg", ContentFile(content)
+    )
+    old = row.image.name
+    if old and old != name:
+        transaction.on_commit(lambda: storage.delete(old))
+    return {"image": name}
+
+
+kind_register(
+    ArtifactKind(
+        name=STYLED,
+        option="styled",
+        models=("style_transfer",),
+        queryset=_styled_rows,
+        inputs=lambda row, _: styled_inputs(product=row.product, style=row.style),
+        prepare=_styled_prepare,
+        infer=_styled_infer,
+        fields=_styled_fields,
+        compute_context=lambda rows: style_spec(rows[0].style),
+        batch_key=lambda row: row.style_id,
+        tracking=OwnState(StyledImage),
+        has_output=lambda row: bool(row.image),
+        lock=_styled_lock,
+    )
+)

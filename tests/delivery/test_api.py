@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from stylerec.models import ArtifactState, Interaction, Review, StylePreference
+from stylerec.models import ArtifactState, Interaction, Review, Style, StylePreference
 from tests.factories import make_style
 
 pytestmark = pytest.mark.django_db
@@ -227,6 +227,49 @@ def test_anonymous_styles_live_in_the_session(anon_api, styles):
     assert anon_api.get("/api/stylerec/me/styles/").json()["styles"][0]["slug"] == "retro"
     preference = StylePreference.objects.get()
     assert preference.user is None and preference.session_key
+
+
+def test_put_my_styles_after_staff_deactivate_a_chosen_style(api, customer, styles):
+    url = "/api/stylerec/me/styles/"
+    assert api.put(url, {"styles": [{"slug": "retro", "weight": 1.0}]}, format="json").status_code == 200
+    retro = styles[0]
+    retro.is_active = False  # staff retire the style the customer chose
+    retro.save()
+    response = api.put(url, {"styles": [{"slug": "minimalist", "weight": 0.5}]}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"styles": [{"slug": "minimalist", "name": "Minimalist", "weight": 0.5}]}
+    stored = StylePreference.objects.filter(user=customer, source="explicit")
+    assert {(p.style.slug, p.weight) for p in stored} == {("minimalist", 0.5)}  # the inactive one is gone
+
+
+@pytest.mark.parametrize("slug", ["gothic", "retro"])
+def test_put_my_styles_naming_an_unknown_or_inactive_style_is_400(api, customer, styles, slug):
+    url = "/api/stylerec/me/styles/"
+    api.put(url, {"styles": [{"slug": "minimalist", "weight": 0.5}]}, format="json")
+    Style.objects.filter(slug="retro").update(is_active=False)
+    response = api.put(url, {"styles": [{"slug": slug, "weight": 0.8}]}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json() == {"styles": [f"Unknown or inactive styles: {slug}."]}
+    # nothing changed
+    assert [p.style.slug for p in StylePreference.objects.filter(user=customer)] == ["minimalist"]
+
+
+def test_style_preferences_set_replaces_and_drops_inactive_choices(customer, styles):
+    """The service owns the rule: weight 0 (or leaving a style out) drops it, inactive or not;
+    only a style asked for with a weight above 0 must be active."""
+    from stylerec.customers import Owner
+    from stylerec.services.preferences import UnknownStyles, style_preferences_set
+
+    owner = Owner.of(customer)
+    style_preferences_set(owner=owner, weights={"retro": 1.0, "minimalist": 0.3})
+    Style.objects.filter(slug="retro").update(is_active=False)
+    kept = style_preferences_set(owner=owner, weights={"retro": 0.0, "light-luxury": 0.6})
+    assert [(p.style.slug, p.weight) for p in kept] == [("light-luxury", 0.6)]
+    assert set(StylePreference.objects.filter(owner.q()).values_list("style__slug", flat=True)) == {
+        "light-luxury"
+    }
+    with pytest.raises(UnknownStyles, match="retro"):
+        style_preferences_set(owner=owner, weights={"retro": 0.5})
 
 
 # --- reviews -----------------------------------------------------------------------------------

@@ -9,10 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
+from stylerec.lab.management.commands.stylerec_learn_weights import profile_name_free
 
-from stylerec.evaluation import datasets, stylerec_model
-from stylerec.evaluation.runner import LEARNED_METHOD
-from stylerec.management.commands.stylerec_learn_weights import profile_name_free
+from stylerec.lab.evaluation import datasets, stylerec_model
+from stylerec.lab.evaluation.runner import LEARNED_METHOD
 from stylerec.models import Interaction, RankingProfile
 from tests.factories import make_product, make_user
 

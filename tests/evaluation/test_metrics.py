@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from stylerec.evaluation import metrics
+from stylerec.lab.evaluation import metrics
 
 RANKING = [7, 3, 9, 1, 4]  # items, best first
 

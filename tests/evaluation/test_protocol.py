@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from stylerec.evaluation import baselines
-from stylerec.evaluation.protocol import (
+from stylerec.lab.evaluation import baselines
+from stylerec.lab.evaluation.protocol import (
     InteractionLog,
     LeakageError,
     LeaveOneOutSplit,

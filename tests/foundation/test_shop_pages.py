@@ -61,3 +61,19 @@ def test_anonymous_customer_cannot_post_a_review(client):
     response = client.post(reverse("shop:review_create", args=[product.pk]), {"rating": 4, "text": "hi"})
     assert response.status_code == 302 and "/login/" in response["Location"]
     assert not Review.objects.exists()
+
+
+@pytest.mark.django_db
+def test_styles_page_saves_the_choice_and_drops_a_deactivated_style(client):
+    from stylerec.models import StylePreference
+    from tests.factories import make_style
+
+    retro, _ = make_style("retro"), make_style("minimalist")
+    assert client.post(reverse("shop:styles"), {"style_retro": "1"}).status_code == 302
+    retro.is_active = False
+    retro.save()
+    assert client.post(reverse("shop:styles"), {"style_minimalist": "0.5"}).status_code == 302
+    stored = StylePreference.objects.get()  # an anonymous visitor's choice lives in the session
+    assert (stored.style.slug, stored.weight, stored.user) == ("minimalist", 0.5, None)
+    assert stored.session_key == client.session.session_key
+    assert client.get(reverse("shop:styles")).context["rows"][0][1] == 0.5

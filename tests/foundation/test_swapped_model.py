@@ -19,6 +19,7 @@ def test_default_setup_uses_stylerecs_product():
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_swapped_host_model_works_end_to_end():
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.swapped_store.settings", STYLEREC_SWAPPED_RUN="1")
     result = subprocess.run(

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from django.core.management import call_command
 
-from stylerec.ml.benchmark import int8_copy, torch_modules
+from stylerec.lab.benchmark import int8_copy, torch_modules
 
 
 class _Inner:
@@ -34,6 +35,7 @@ def test_int8_copy_reaches_modules_in_attributes_and_dicts():
     assert type(model.by_language["zh"].net[0]) is torch.nn.Linear
 
 
+@pytest.mark.slow
 def test_command_measures_the_configured_text_encoder(tiny_bert_dir, settings, tmp_path):
     settings.STYLEREC = {
         **getattr(settings, "STYLEREC", {}),

@@ -8,15 +8,11 @@ import random
 import numpy as np
 import pytest
 
-from stylerec.ml import sentiment
-from stylerec.ml.datasets import labelled_reviews
-from stylerec.ml.finetune import finetune_binary_classifier, length_sorted_batches
-from stylerec.ml.sentiment import (
-    HFSequenceClassifierSentiment,
-    TrainedHeadSentiment,
-    _calibration_split,
-    train_head,
-)
+from stylerec.lab import sentiment_training as sentiment
+from stylerec.lab.datasets import labelled_reviews
+from stylerec.lab.finetune import finetune_binary_classifier, length_sorted_batches
+from stylerec.lab.sentiment_training import _calibration_split, train_head
+from stylerec.ml.sentiment import HFSequenceClassifierSentiment, TrainedHeadSentiment
 
 POSITIVE = ["i love this dress", "good fabric", "great fit", "nice colour", "love it", "so good"]
 NEGATIVE = ["i hate this dress", "bad fabric", "terrible fit", "ugly colour", "hate it", "so bad"]
@@ -31,6 +27,7 @@ def test_length_sorted_batches_cover_every_index_once():
     assert sum(spread) / len(spread) < 20  # similar lengths share a batch (uniform 1..100 unsorted: ~80)
 
 
+@pytest.mark.slow
 def test_finetuned_tiny_model_learns_and_serves(tiny_bert_dir, tmp_path):
     texts, labels = POSITIVE + NEGATIVE, [1] * len(POSITIVE) + [0] * len(NEGATIVE)
     steps = []
@@ -59,6 +56,7 @@ def test_bad_training_input_is_rejected(tiny_bert_dir, tmp_path, texts, labels):
         finetune_binary_classifier(tiny_bert_dir, texts, labels, tmp_path / "x")
 
 
+@pytest.mark.slow
 def test_trainer_finetune_recipe_end_to_end(tiny_bert_dir, tmp_path, monkeypatch):
     """The zh recipe fine-tunes its base model (a tiny one here), saves it inside the version and
     TrainedHeadSentiment serves Chinese reviews from it."""

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from stylerec.lab.datasets import TEST_PERCENT, labelled_reviews
+from stylerec.lab.sentiment_training import evaluate_sentiment
 from stylerec.ml import registry
 from stylerec.ml.base import ModelLoadError, SentimentModel, SentimentResult
-from stylerec.ml.datasets import TEST_PERCENT, labelled_reviews
 from stylerec.ml.sentiment import (
     FORMAT,
     HFSequenceClassifierSentiment,
     TrainedHeadSentiment,
-    evaluate_sentiment,
     find_head,
     label_scores_from_id2label,
 )
@@ -128,13 +128,15 @@ def test_split_is_fixed_disjoint_and_sized():
 
 
 # --------------------------------------------------------------------------- trained head
-TRAIN_LIMIT = 1000
-TEST_LIMIT = 300
+# The smallest training that still proves the recipe learns: 300 reviews per language (the real
+# e5 fine-tuning for zh dominates the suite's time), scored on 200 held-out ones.
+TRAIN_LIMIT = 300
+TEST_LIMIT = 200
 
 
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory):
-    """A quick head (1000 reviews per language) trained through the management command."""
+    """A quick head (300 reviews per language) trained through the management command."""
     out = tmp_path_factory.mktemp("models") / "sentiment"
     call_command(
         "stylerec_train_sentiment", limit=TRAIN_LIMIT, test_limit=TEST_LIMIT, output_dir=str(out), stdout=None
@@ -148,7 +150,7 @@ def test_quick_head_beats_chance_on_held_out(trained_dir):
     for language in ("zh", "en"):
         metrics = model.manifest["metrics"][language]
         assert metrics["n"] == TEST_LIMIT
-        assert metrics["accuracy"] >= 0.62, metrics  # chance is ~0.5; 4 sd above it at n=300
+        assert metrics["accuracy"] >= 0.64, metrics  # chance is ~0.5; 4 sd above it at n=200
         assert model.manifest["data"][language]["train_examples"] == TRAIN_LIMIT
         again = evaluate_sentiment(model, language=language, limit=TEST_LIMIT)
         assert again["accuracy"] == metrics["accuracy"]

@@ -54,3 +54,19 @@ def test_only_the_given_indices_are_batched(tokenizer):
     out = batches(tokenizer, SHORT, order=[3, 1])
     assert sorted(i for idx, _ in out for i in idx) == [1, 3]
     assert batches(tokenizer, SHORT, order=[]) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("质量不错, love the retro style and colour", "zh"),  # mixed: enough Chinese to be Chinese
+        ("这件T恤很好看", "zh"),
+        ("Love the retro cut, 不错", "zh"),
+        ("Love the retro style and colour, fits true to size, great price 好", "en"),
+        ("Great retro cut", "en"),
+    ],
+)
+def test_detect_language_of_mixed_chinese_and_english(text, language):
+    from stylerec.ml.textutil import detect_language
+
+    assert detect_language(text) == language

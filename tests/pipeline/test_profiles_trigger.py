@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from stylerec.models import CustomerProfile, Interaction, StylePreference
-from stylerec.receivers import profile_refresh_handled
+from stylerec.services.events import profile_refresh_handled
 from tests.factories import make_product, make_style, make_user
 
 pytestmark = pytest.mark.django_db

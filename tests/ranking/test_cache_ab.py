@@ -109,7 +109,7 @@ def test_without_any_profile_the_defaults_serve():
 def test_with_a_broker_the_profile_refresh_goes_through_a_task_after_commit(
     settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    import stylerec.tasks
+    import stylerec.services.queue
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     product = make_product(direction=1)
@@ -117,7 +117,7 @@ def test_with_a_broker_the_profile_refresh_goes_through_a_task_after_commit(
     recommend(user_id=user.pk)
     sent = []
     monkeypatch.setattr(
-        stylerec.tasks, "task_enqueue", lambda task, *args, **kwargs: sent.append((task.name, args))
+        stylerec.services.queue, "task_enqueue", lambda name, *args, **kwargs: sent.append((name, args))
     )
     with django_capture_on_commit_callbacks(execute=True):
         interaction_record(kind="view", user=user, product_id=product.pk)

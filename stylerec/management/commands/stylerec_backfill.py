@@ -18,8 +18,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from stylerec.conf import stylerec_settings
-from stylerec.models import ArtifactStatus, Review, StyledImage
-from stylerec.services import artifacts, styled
+from stylerec.models import Review
+from stylerec.services import artifacts, queue, styled
 from stylerec.services.aggregates import product_sentiment_aggregate
 
 # Styles first (their vectors feed nothing here, but they are few), then what pages need most.
@@ -55,10 +55,8 @@ class Command(BaseCommand):
         for kind in ORDER:
             if kind not in kinds:
                 continue
-            if kind == "styled":
-                self.styled_backfill()
-            else:
-                self.artifacts_backfill(artifacts.KIND_BY_OPTION[kind].name)
+            name = artifacts.KIND_BY_OPTION[kind].name
+            self.artifacts_backfill(name, ids=self.styled_ids() if name == artifacts.STYLED else None)
             if kind == "review" and not options["run_async"]:
                 self.aggregates_backfill()
 
@@ -67,18 +65,14 @@ class Command(BaseCommand):
 
         return tqdm(total=total, desc=desc, unit="item", file=sys.stderr, disable=self.options["no_progress"])
 
-    def artifacts_backfill(self, kind: str) -> None:
-        from stylerec import tasks
-
-        ids = artifacts.artifacts_needing_work(
-            kind=kind, force=self.options["force"], limit=self.options["limit"]
-        )
+    def artifacts_backfill(self, kind: str, ids: list[int] | None = None) -> None:
+        force = self.options["force"]
+        if ids is None:
+            ids = artifacts.artifacts_needing_work(kind=kind, force=force, limit=self.options["limit"])
         if self.options["run_async"]:
             artifacts.artifacts_mark(kind=kind, ids=ids)
             sent = sum(
-                tasks.task_enqueue(
-                    tasks.artifacts_compute, kind, ids[i : i + self.batch_size], self.options["force"]
-                )
+                queue.task_enqueue(queue.ARTIFACTS_COMPUTE, kind, ids[i : i + self.batch_size], force)
                 for i in range(0, len(ids), self.batch_size)
             )
             self.stdout.write(f"{kind}: {len(ids)} to compute, {sent} batches enqueued")
@@ -87,12 +81,21 @@ class Command(BaseCommand):
         with self.progress(len(ids), kind) as bar:
             for start in range(0, len(ids), self.batch_size):
                 part = ids[start : start + self.batch_size]
-                report = artifacts.artifacts_compute(kind=kind, ids=part, force=self.options["force"])
+                report = artifacts.artifacts_compute(kind=kind, ids=part, force=force)
                 for key, value in report.as_dict().items():
                     if key in totals:
                         totals[key] += value
                 bar.update(len(part))
         self.summary(kind, len(ids), totals)
+
+    def styled_ids(self) -> list[int]:
+        """Only best sellers are made ahead of time (the rest when a page asks for them), plus the
+        existing styled images that need work."""
+        ids = styled.styled_images_precompute(
+            top_n=int(stylerec_settings.PRECOMPUTE_STYLED_TOP_N), enqueue=False
+        )
+        ids = sorted(set(ids) | set(styled.styled_images_needing_work(force=self.options["force"])))
+        return ids if self.options["limit"] is None else ids[: self.options["limit"]]
 
     def aggregates_backfill(self) -> None:
         product_ids = sorted(set(Review.objects.values_list("product_id", flat=True)))
@@ -101,35 +104,6 @@ class Command(BaseCommand):
                 product_sentiment_aggregate(product_id=product_id)
                 bar.update(1)
         self.stdout.write(f"aggregates: {len(product_ids)} products with reviews updated")
-
-    def styled_backfill(self) -> None:
-        from stylerec import tasks
-
-        force = self.options["force"]
-        # Only best sellers are made ahead of time; the rest are made when a page asks for them.
-        ids = styled.styled_images_precompute(
-            top_n=int(stylerec_settings.PRECOMPUTE_STYLED_TOP_N), enqueue=False
-        )
-        ids = sorted(set(ids) | set(styled.styled_images_needing_work(force=force)))
-        if self.options["limit"] is not None:
-            ids = ids[: self.options["limit"]]
-        if self.options["run_async"]:
-            StyledImage.objects.filter(pk__in=ids).update(status=ArtifactStatus.PENDING)
-            sent = sum(
-                tasks.task_enqueue(tasks.styled_images_generate, ids[i : i + self.batch_size], force)
-                for i in range(0, len(ids), self.batch_size)
-            )
-            self.stdout.write(f"styled: {len(ids)} to generate, {sent} batches enqueued")
-            return
-        totals = {"done": 0, "failed": 0, "skipped": 0, "discarded": 0}
-        with self.progress(len(ids), "styled") as bar:
-            for start in range(0, len(ids), self.batch_size):
-                part = ids[start : start + self.batch_size]
-                report = styled.styled_images_generate(ids=part, force=force, fill=False)
-                for key in totals:
-                    totals[key] += len(getattr(report, key))
-                bar.update(len(part))
-        self.summary("styled", len(ids), totals)
 
     def summary(self, kind: str, total: int, totals: dict[str, int]) -> None:
         style = self.style.SUCCESS if not totals["failed"] else self.style.WARNING

@@ -1,0 +1,1 @@
+"""Benchmark results (``results/*.json``) and their Markdown tables (``tables``)."""

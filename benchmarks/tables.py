@@ -1,0 +1,801 @@
+"""Markdown tables of the measurements in ``benchmarks/results/*.json``.
+
+Every benchmark and evaluation command writes its latest figures to a JSON file there; this module
+turns those files into the tables of the documentation (``docs/benchmarks.md``, through the MkDocs
+hook in ``docs/hooks.py``), so a number in the docs is always the one in the file. Pure standard
+library: the docs build needs neither Django nor the models.
+
+    python -m benchmarks.tables                      # Markdown of every results file on stdout
+    python -m benchmarks.tables --output tables.md   # ... into a file
+
+Files with a known shape (``models.json``, ``pipeline.json``, ``serving*.json``,
+``sentiment_eval.json``, ``preference_eval.json``, ``evaluation_<dataset>.json``) get tables made
+for them; any other JSON file is rendered generically (nested dicts flattened into dotted keys,
+lists of records into tables). If a known file's shape changed so that its renderer fails, the
+generic renderer takes over rather than failing the docs build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+# Accuracy goals of the sentiment model per language (the JSON holds the measurement only).
+SENTIMENT_ACCURACY_GOALS = {"zh": 0.88, "en": 0.80}
+
+# The command that (re)writes each file; evaluation_<dataset>.json is handled in ``producer``.
+PRODUCERS = {
+    "models.json": "python manage.py stylerec_benchmark_models",
+    "pipeline.json": "python manage.py stylerec_benchmark_pipeline --n 200",
+    "serving.json": "python manage.py stylerec_benchmark_serving",
+    "serving_pool60.json": (
+        "python manage.py stylerec_benchmark_serving --candidate-pool 60 "
+        "--output benchmarks/results/serving_pool60.json"
+    ),
+    "sentiment_eval.json": "python manage.py stylerec_eval_text",
+    "preference_eval.json": "python manage.py stylerec_eval_text",
+}
+
+TITLES = {
+    "models.json": "Model throughput, memory and int8",
+    "pipeline.json": "Artifact pipeline vs raw model",
+    "serving.json": "Serving latency and HNSW recall",
+    "serving_pool60.json": "Serving latency and HNSW recall, candidate pool 60",
+    "sentiment_eval.json": "Sentiment model accuracy and text speed",
+    "preference_eval.json": "Preference extraction check set",
+}
+
+METHOD_METRICS = ("hr", "ndcg", "precision", "recall", "f1")
+METRIC_LABELS = {"hr": "HR", "ndcg": "NDCG", "precision": "P", "recall": "R", "f1": "F1"}
+
+
+# --- formatting ----------------------------------------------------------------------------------
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """One scalar as table text: floats to ``digits`` decimals (trailing zeros dropped), booleans
+    as yes/no, None as an en dash, lists of scalars comma-joined."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 1000 else str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value != 0 and abs(value) < 10 ** (-digits + 1):
+            return f"{value:.3g}"
+        if value.is_integer() and abs(value) < 1e15:
+            return fmt(int(value))
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    if isinstance(value, (list, tuple)):
+        if all(not isinstance(item, (dict, list, tuple)) for item in value):
+            return ", ".join(fmt(item, digits) for item in value) if value else "–"
+        return escape(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, dict):
+        return escape(json.dumps(value, ensure_ascii=False))
+    text = str(value)
+    if text != text.strip():
+        return escape(json.dumps(text, ensure_ascii=False))  # keep meaningful spaces visible
+    return escape(text)
+
+
+def fixed(value: Any, digits: int = 4) -> str:
+    """A metric with a fixed number of decimals, so that a column of them lines up."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.{digits}f}"
+    return fmt(value, digits)
+
+
+def escape(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+
+
+def code(text: Any) -> str:
+    return f"`{text}`" if text not in (None, "") else "–"
+
+
+def met(flag: Any) -> str:
+    if flag is None:
+        return "–"
+    return "met" if flag else "**missed**"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: Sequence[str] | None = None) -> str:
+    """A Markdown table; cells that are not already strings go through ``fmt``."""
+    lines = ["| " + " | ".join(headers) + " |"]
+    separators = [{"r": "---:", "l": ":---", "c": ":---:"}.get(a, "---") for a in (align or ())]
+    separators += ["---"] * (len(headers) - len(separators))
+    lines.append("| " + " | ".join(separators) + " |")
+    for row in rows:
+        cells = [cell if isinstance(cell, str) else fmt(cell) for cell in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def heading(level: int, text: str, anchor: str | None = None) -> str:
+    return "#" * level + " " + text + (f" {{#{anchor}}}" if anchor else "")
+
+
+# --- generic rendering ---------------------------------------------------------------------------
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, (dict, list, tuple))
+
+
+def _is_records(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, dict) for item in value)
+        and all(_is_scalar(v) or _scalar_list(v) for item in value for v in item.values())
+    )
+
+
+def _scalar_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(_is_scalar(v) for v in value)
+
+
+def flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted key, value) pairs of nested dicts; lists of scalars stay whole values, lists of
+    records are left for ``render_generic`` to tabulate (returned as one value)."""
+    if isinstance(data, dict):
+        pairs: list[tuple[str, Any]] = []
+        for key, value in data.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict) and value:
+                pairs.extend(flatten(value, name))
+            else:
+                pairs.append((name, value))
+        return pairs
+    return [(prefix or "value", data)]
+
+
+def render_generic(data: Any, level: int = 3) -> str:
+    """Any JSON: scalar fields as a key/value table, each list of records as its own table, other
+    nested lists as JSON in a cell."""
+    scalars: list[tuple[str, Any]] = []
+    record_tables: list[tuple[str, list[dict[str, Any]]]] = []
+    for key, value in flatten(data):
+        if _is_records(value):
+            record_tables.append((key, value))
+        else:
+            scalars.append((key, value))
+    parts: list[str] = []
+    if scalars:
+        parts.append(table(["field", "value"], [(code(k), fmt(v)) for k, v in scalars]))
+    for key, records in record_tables:
+        columns: list[str] = []
+        for record in records:
+            columns.extend(k for k in record if k not in columns)
+        parts.append(heading(level, code(key)))
+        parts.append(table(columns, [[record.get(c) for c in columns] for record in records]))
+    return "\n\n".join(parts) if parts else "_(empty)_"
+
+
+# --- specific renderers --------------------------------------------------------------------------
+
+
+def render_models(data: dict[str, Any], level: int) -> str:
+    m = data.get("machine", {})
+    env = (
+        f"Run {data['created']}: batch sizes {fmt(data.get('batch_sizes'))}, median of "
+        f"{data.get('repeats')} timed calls after one warm-up; {m.get('cpu_count')} CPU cores, "
+        f"torch {m.get('torch')} ({m.get('torch_threads')} threads), onnxruntime {m.get('onnxruntime')}, "
+        f"CUDA: {m.get('cuda') or 'none'}; load average {fmt(m.get('load_average_at_start'))} at the "
+        f"start, {fmt(m.get('load_average_at_end'))} at the end."
+    )
+    summary = table(
+        ["kind", "goal items/s", "best items/s", "at batch", "input px", "goal"],
+        [
+            (
+                kind,
+                row.get("goal_items_per_s"),
+                row.get("best_items_per_s"),
+                row.get("at_batch_size"),
+                row.get("input_px"),
+                met(row.get("met")),
+            )
+            for kind, row in data["summary"].items()
+        ],
+        align="lrrrrl",
+    )
+    results = []
+    for row in data["results"]:
+        notes = [f"{k} {fmt(v)}" for k, v in (row.get("accuracy") or {}).items()]
+        if row.get("note"):
+            notes.append(escape(row["note"]))
+        results.append(
+            (
+                row.get("kind"),
+                code(row.get("version")),
+                row.get("device"),
+                row.get("precision"),
+                row.get("input_px"),
+                row.get("batch_size") or None,
+                row.get("items_per_s"),
+                row.get("load_s"),
+                row.get("peak_rss_mb"),
+                "; ".join(notes),
+            )
+        )
+    detail = table(
+        [
+            "kind",
+            "version",
+            "device",
+            "precision",
+            "input px",
+            "batch",
+            "items/s",
+            "load s",
+            "peak RSS MB",
+            "accuracy change / note",
+        ],
+        results,
+        align="llllrrrrrl",
+    )
+    return "\n\n".join(
+        [
+            env,
+            heading(level, "Best speed against the goals"),
+            summary,
+            heading(level, "Every measurement"),
+            detail,
+        ]
+    )
+
+
+def render_pipeline(data: dict[str, Any], level: int) -> str:
+    goal = data.get("goal_ratio")
+    m = data.get("machine", {})
+    intro = (
+        f"Goal: the pipeline keeps at least {fmt(goal)} of the raw model's speed. "
+        f"Machine: {m.get('cpus')} CPUs ({m.get('machine')}), Python {m.get('python')}."
+    )
+    rows = [
+        (
+            code(row.get("kind")),
+            code(row.get("model")),
+            row.get("device"),
+            row.get("n"),
+            row.get("batch_size"),
+            row.get("raw_items_per_s"),
+            row.get("pipeline_items_per_s"),
+            row.get("ratio"),
+            met(row.get("goal_met")),
+        )
+        for row in data["rows"]
+    ]
+    return (
+        intro
+        + "\n\n"
+        + table(
+            [
+                "artifact",
+                "model",
+                "device",
+                "items",
+                "batch",
+                "raw model items/s",
+                "pipeline items/s",
+                "ratio",
+                f"goal ≥ {fmt(goal)}",
+            ],
+            rows,
+            align="lllrrrrrl",
+        )
+    )
+
+
+def render_serving(data: dict[str, Any], level: int) -> str:
+    goals = data.get("goals", {})
+    goals_met = data.get("goals_met", {})
+    hnsw = data.get("hnsw", {})
+    rows = [
+        ("products / customers", f"{fmt(data['products'])} / {fmt(data['customers'])}", "", ""),
+        ("vectors", escape(str(data.get("vector_field", ""))), "", ""),
+        ("category filter keeps", fmt(data.get("category_filter_share")), "", ""),
+        ("k / candidate pool", f"{fmt(data.get('k'))} / {fmt(data.get('candidate_pool'))}", "", ""),
+        (
+            "HNSW m / ef_construction / ef_search / iterative scan",
+            f"{fmt(hnsw.get('m'))} / {fmt(hnsw.get('ef_construction'))} / {fmt(hnsw.get('ef_search'))}"
+            f" / {fmt(hnsw.get('iterative_scan'))}",
+            "",
+            "",
+        ),
+        (
+            "COPY products / HNSW build / COPY customers (s)",
+            f"{fmt(data.get('copy_products_s'))} / {fmt(data.get('hnsw_build_s'))} / "
+            f"{fmt(data.get('copy_customers_s'))}",
+            "",
+            "",
+        ),
+        ("timed requests", fmt(data.get("requests")), "", ""),
+        (
+            "uncached p50 / p99 (ms)",
+            f"{fmt(data['uncached_ms']['p50'])} / {fmt(data['uncached_ms']['p99'])}",
+            f"p99 ≤ {fmt(goals.get('uncached_p99_ms'))} ms",
+            met(goals_met.get("uncached_p99_ms")),
+        ),
+        (
+            "cached p50 / p99 (ms)",
+            f"{fmt(data['cached_ms']['p50'])} / {fmt(data['cached_ms']['p99'])}",
+            f"p50 ≤ {fmt(goals.get('cached_p50_ms'))} ms",
+            met(goals_met.get("cached_p50_ms")),
+        ),
+        ("recall@10, no filter", fmt(data["recall_at_10"].get("no_filter")), "", ""),
+        (
+            "recall@10, category filter",
+            fmt(data["recall_at_10"].get("category_filter")),
+            f"≥ {fmt(goals.get('recall_at_10_filtered'))}",
+            met(goals_met.get("recall_at_10_filtered")),
+        ),
+        ("recall queries", fmt(data.get("recall_queries")), "", ""),
+        ("planner uses HNSW for the filtered query", fmt(data.get("filtered_plan_uses_hnsw")), "", ""),
+        ("fewest items in a response", fmt(data.get("items_per_request_min")), "", ""),
+        ("cache backend", fmt(data.get("cache_backend")), "", ""),
+        (
+            "CPUs / 1-minute load average (start, end)",
+            f"{fmt(data.get('cpu_count'))} / {fmt(data.get('load_average_1m'))}",
+            "",
+            "",
+        ),
+    ]
+    return table(["measure", "value", "goal", ""], rows)
+
+
+def render_sentiment(data: dict[str, Any], level: int) -> str:
+    intro = (
+        f"Model `{data.get('model')}`, text encoder `{data.get('text_encoder')}`; split: {data.get('split')}."
+    )
+    accuracy = table(
+        ["language", "held-out n", "accuracy", "macro-F1", "goal", ""],
+        [
+            (
+                lang,
+                row.get("n"),
+                row.get("accuracy"),
+                row.get("macro_f1"),
+                _goal_text(SENTIMENT_ACCURACY_GOALS.get(lang)),
+                met(_at_least(row.get("accuracy"), SENTIMENT_ACCURACY_GOALS.get(lang))),
+            )
+            for lang, row in data["languages"].items()
+        ],
+        align="lrrrll",
+    )
+    speed = table(
+        ["language", "texts", "mean chars", "text encoder texts/s", "sentiment texts/s"],
+        [
+            (
+                lang,
+                row.get("n_texts"),
+                row.get("mean_chars"),
+                row.get("text_encoder_texts_per_s"),
+                row.get("sentiment_texts_per_s"),
+            )
+            for lang, row in (data.get("speed") or {}).items()
+        ],
+        align="lrrrr",
+    )
+    parts = [intro, heading(level, "Held-out accuracy"), accuracy, heading(level, "Speed (batched)"), speed]
+    training = data.get("training")
+    if training:
+        env = data.get("environment", {})
+        parts.append(heading(level, "Training run"))
+        rows: list[tuple[str, str]] = [
+            (code("version"), fmt(training.get("version"))),
+            (code("device"), fmt(training.get("device"))),
+            (code("train_seconds"), fmt(training.get("train_seconds"))),
+        ]
+        for lang, info in (training.get("data") or {}).items():
+            rows.append(
+                (
+                    code(f"data.{lang}"),
+                    f"{fmt(info.get('train_examples'))} train / "
+                    f"{fmt(info.get('test_examples'))} test examples",
+                )
+            )
+        for key, value in flatten(training.get("recipes") or {}, "recipes"):
+            rows.append((code(key), fmt(value)))
+        for key, value in flatten(env, "environment"):
+            rows.append((code(key), fmt(value)))
+        parts.append(table(["field", "value"], rows))
+    return "\n\n".join(parts)
+
+
+def render_preferences(data: dict[str, Any], level: int) -> str:
+    intro = (
+        f"Extractor `{data.get('extractor')}` on {fmt(data.get('n_sentences'))} check-set sentences; "
+        "micro precision / recall over (kind, key, polarity)."
+    )
+    subsets = [key for key in ("all", "en", "zh", "mixed") if isinstance(data.get(key), dict)]
+    subsets += [k for k, v in data.items() if isinstance(v, dict) and "precision" in v and k not in subsets]
+    scores = table(
+        ["subset", "precision", "recall", "F1", "tp", "fp", "fn"],
+        [
+            (
+                s,
+                data[s].get("precision"),
+                data[s].get("recall"),
+                data[s].get("f1"),
+                data[s].get("tp"),
+                data[s].get("fp"),
+                data[s].get("fn"),
+            )
+            for s in subsets
+        ],
+        align="lrrrrrr",
+    )
+    parts = [intro, scores]
+    errors = data.get("errors") or []
+    if errors:
+        parts.append(heading(level, "Sentences with a miss or an extra mention"))
+        parts.append(
+            table(
+                ["sentence", "missed", "extra"],
+                [
+                    (
+                        escape(e.get("text", "")),
+                        "; ".join(" ".join(fmt(x) for x in m) for m in e.get("missed") or []) or "–",
+                        "; ".join(" ".join(fmt(x) for x in m) for m in e.get("extra") or []) or "–",
+                    )
+                    for e in errors
+                ],
+            )
+        )
+    return "\n\n".join(parts)
+
+
+def render_evaluation(data: dict[str, Any], level: int) -> str:
+    k = 10 if 10 in data.get("ks", [10]) else data["ks"][-1]
+    d = data.get("data", {})
+    label = data.get("label", "")
+    intro = (
+        f"Data set `{data.get('dataset')}` ({'**SIMULATED**' if label == 'simulated' else label}): "
+        f"{fmt(d.get('customers'))} customers ({fmt(d.get('evaluated_customers'))} evaluated), "
+        f"{fmt(d.get('items'))} items, {fmt(d.get('interactions'))} interactions; item vectors: "
+        f"{escape(str(d.get('content_vectors', '–')))}. Generated {data.get('generated_at')} in "
+        f"{fmt(data.get('seconds'))} s. Protocol: {escape(str(data.get('protocol', '')))}."
+    )
+    notes = d.get("notes") or []
+    if notes:
+        intro += " Notes: " + "; ".join(escape(str(n)) for n in notes) + "."
+    headers = ["method"] + [f"{METRIC_LABELS[m]}@{k}" for m in METHOD_METRICS]
+    headers += ["MRR", f"Cov@{k}", f"Div@{k}"]
+    rows = []
+    for name, method in data["methods"].items():
+        test = method.get("test", {})
+        values = [test.get(f"{m}@{k}") for m in METHOD_METRICS]
+        values += [test.get("mrr"), test.get(f"coverage@{k}"), test.get(f"diversity@{k}")]
+        rows.append([name] + [fixed(v) for v in values])
+    parts = [
+        intro,
+        heading(level, f"Test stage, K = {k}"),
+        table(headers, rows, align="l" + "r" * (len(headers) - 1)),
+    ]
+    best = data.get("best_baseline")
+    methods = data["methods"]
+    if best in methods and "stylerec (learned)" in methods:
+        ours = methods["stylerec (learned)"]["test"].get(f"ndcg@{k}")
+        theirs = methods[best]["test"].get(f"ndcg@{k}")
+        parts.append(
+            f"Best baseline (by test NDCG@{k}): {best}. NDCG@{k} of stylerec (learned) {fixed(ours)} "
+            f"against {fixed(theirs)}."
+        )
+    ks = data.get("ks", [])
+    if ks:
+        parts.append(heading(level, "NDCG by K (test stage)"))
+        parts.append(
+            table(
+                ["method"] + [f"NDCG@{x}" for x in ks],
+                [
+                    [name] + [fixed(m.get("test", {}).get(f"ndcg@{x}")) for x in ks]
+                    for name, m in methods.items()
+                ],
+                align="l" + "r" * len(ks),
+            )
+        )
+    tuned = [(name, m.get("params") or {}) for name, m in methods.items() if m.get("tuning")]
+    if tuned:
+        parts.append(heading(level, "Hyper-parameters chosen on validation"))
+        parts.append(
+            table(
+                ["method", "parameters", "grid size"],
+                [
+                    (
+                        name,
+                        ", ".join(f"{k_} {fmt(v)}" for k_, v in params.items()) or "–",
+                        len(methods[name]["tuning"]),
+                    )
+                    for name, params in tuned
+                ],
+            )
+        )
+    learned = data.get("learned_profile")
+    if learned:
+        parts.append(heading(level, "Learned profile"))
+        weights = learned.get("weights", {})
+        parts.append(
+            table(
+                list(weights) + ["bias", "MMR λ", "max per category"],
+                [
+                    list(weights.values())
+                    + [learned.get("bias"), learned.get("mmr_lambda"), learned.get("max_per_category")]
+                ],
+                align="r" * (len(weights) + 3),
+            )
+        )
+    ablation = data.get("ablation") or []
+    if ablation:
+        parts.append(heading(level, f"Ablation: learned profile refitted without one signal (test NDCG@{k})"))
+        parts.append(
+            table(
+                ["signal removed", f"NDCG@{k}", "Δ"],
+                [
+                    (a.get("signal"), fixed(a.get(f"ndcg@{k}")), _signed(a.get(f"delta_ndcg@{k}")))
+                    if a.get("available", True)
+                    else (a.get("signal"), "–", "not in the data")
+                    for a in ablation
+                ],
+                align="lrr",
+            )
+        )
+    sentiment = data.get("sentiment") or []
+    if sentiment:
+        parts.append(heading(level, "Sentiment model"))
+        parts.append(render_generic({"sentiment": sentiment}, level + 1))
+    return "\n\n".join(parts)
+
+
+def _signed(value: Any) -> str:
+    if value is None:
+        return "–"
+    return ("+" if value > 0 else "") + fixed(value)
+
+
+def _goal_text(goal: float | None) -> str:
+    return f"≥ {fmt(goal)}" if goal is not None else ""
+
+
+def _at_least(value: Any, goal: float | None) -> bool | None:
+    if goal is None or value is None:
+        return None
+    return bool(value >= goal)
+
+
+Renderer = Callable[[dict[str, Any], int], str]
+
+
+def renderer_for(name: str) -> Renderer | None:
+    if name == "models.json":
+        return render_models
+    if name == "pipeline.json":
+        return render_pipeline
+    if name.startswith("serving") and name.endswith(".json"):
+        return render_serving
+    if name == "sentiment_eval.json":
+        return render_sentiment
+    if name == "preference_eval.json":
+        return render_preferences
+    if name.startswith("evaluation_") and name.endswith(".json"):
+        return render_evaluation
+    return None
+
+
+def producer(name: str) -> str | None:
+    if name in PRODUCERS:
+        return PRODUCERS[name]
+    if name.startswith("evaluation_"):
+        dataset = name.removeprefix("evaluation_").removesuffix(".json")
+        return f"python manage.py stylerec_evaluate --dataset {dataset}"
+    if name.startswith("serving"):
+        return f"python manage.py stylerec_benchmark_serving --output benchmarks/results/{name}"
+    return None
+
+
+def title(name: str) -> str:
+    if name in TITLES:
+        return TITLES[name]
+    if name.startswith("evaluation_"):
+        return "Offline evaluation, " + name.removeprefix("evaluation_").removesuffix(".json")
+    return Path(name).stem.replace("_", " ").capitalize()
+
+
+# --- the whole page ------------------------------------------------------------------------------
+
+
+def load_results(results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
+    """{file name: parsed JSON} of every ``*.json`` in ``results_dir``, sorted by name."""
+    return {
+        path.name: json.loads(path.read_text(encoding="utf-8")) for path in sorted(results_dir.glob("*.json"))
+    }
+
+
+def anchor(name: str) -> str:
+    return Path(name).stem.replace("_", "-").replace(".", "-").lower()
+
+
+def render_file(name: str, data: Any, level: int = 2) -> str:
+    """One results file as a Markdown section (heading, producing command, tables)."""
+    parts = [heading(level, f"{title(name)} (`{name}`)", anchor(name))]
+    command = producer(name)
+    parts.append(f"`benchmarks/results/{name}`" + (f", written by `{command}`." if command else "."))
+    render = renderer_for(name)
+    body = None
+    if render is not None and isinstance(data, dict):
+        try:
+            body = render(data, level + 1)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            body = None  # an unexpected shape: show it generically below
+    parts.append(body if body is not None else render_generic(data, level + 1))
+    return "\n\n".join(parts)
+
+
+def render_summary(results: dict[str, Any]) -> str:
+    """The headline table: each goal, its measurement and whether it is met, from whichever files
+    exist. Rows whose file is missing or lacks the field are left out."""
+    rows: list[tuple[str, str, str, str, str]] = []
+
+    def add(what: str, goal: str, value: str, ok: bool | None, source: str) -> None:
+        rows.append((what, goal, value, met(ok), f"[`{source}`](#{anchor(source)})"))
+
+    def attempt(fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            pass
+
+    sentiment = results.get("sentiment_eval.json")
+    if isinstance(sentiment, dict):
+        for lang, label in (("zh", "Chinese reviews"), ("en", "English snippets")):
+
+            def _sentiment(lang: str = lang, label: str = label) -> None:
+                row = sentiment["languages"][lang]
+                goal = SENTIMENT_ACCURACY_GOALS[lang]
+                add(
+                    f"Sentiment accuracy, {label} (held out)",
+                    f"≥ {fmt(goal)}",
+                    f"{fmt(row['accuracy'])} (macro-F1 {fmt(row['macro_f1'])})",
+                    row["accuracy"] >= goal,
+                    "sentiment_eval.json",
+                )
+
+            attempt(_sentiment)
+
+    preferences = results.get("preference_eval.json")
+    if isinstance(preferences, dict):
+
+        def _preferences() -> None:
+            add(
+                f"Preference extraction, {fmt(preferences['n_sentences'])}-sentence check set",
+                "reported",
+                f"P {fmt(preferences['all']['precision'])} / R {fmt(preferences['all']['recall'])}",
+                None,
+                "preference_eval.json",
+            )
+
+        attempt(_preferences)
+
+    models = results.get("models.json")
+    if isinstance(models, dict):
+        for kind, row in (models.get("summary") or {}).items():
+
+            def _model(kind: str = kind, row: dict[str, Any] = row) -> None:
+                px = f", {row['input_px']} px" if row.get("input_px") else ""
+                add(
+                    f"Model speed: {kind}{px}",
+                    f"≥ {fmt(row['goal_items_per_s'])}/s",
+                    f"{fmt(row['best_items_per_s'])}/s (batch {row['at_batch_size']})",
+                    row["met"],
+                    "models.json",
+                )
+
+            attempt(_model)
+
+    pipeline = results.get("pipeline.json")
+    if isinstance(pipeline, dict):
+        for row in pipeline.get("rows") or []:
+
+            def _pipeline(row: dict[str, Any] = row) -> None:
+                add(
+                    f"Pipeline vs raw model, `{row['kind']}`",
+                    f"≥ {fmt(pipeline['goal_ratio'])}",
+                    fmt(row["ratio"]),
+                    row["goal_met"],
+                    "pipeline.json",
+                )
+
+            attempt(_pipeline)
+
+    for name in sorted(n for n in results if n.startswith("serving")):
+        serving = results[name]
+
+        def _serving(name: str = name, serving: Any = serving) -> None:
+            pool = f"pool {serving['candidate_pool']}"
+            goals, ok = serving["goals"], serving["goals_met"]
+            add(
+                f"Serving uncached p99 ({fmt(serving['products'])} products, {pool})",
+                f"≤ {fmt(goals['uncached_p99_ms'])} ms",
+                f"{fmt(serving['uncached_ms']['p99'])} ms",
+                ok["uncached_p99_ms"],
+                name,
+            )
+            add(
+                f"Serving cached p50 ({pool})",
+                f"≤ {fmt(goals['cached_p50_ms'])} ms",
+                f"{fmt(serving['cached_ms']['p50'])} ms",
+                ok["cached_p50_ms"],
+                name,
+            )
+            add(
+                f"HNSW recall@10 with the category filter ({pool})",
+                f"≥ {fmt(goals['recall_at_10_filtered'])}",
+                fmt(serving["recall_at_10"]["category_filter"]),
+                ok["recall_at_10_filtered"],
+                name,
+            )
+
+        attempt(_serving)
+
+    for name in sorted(n for n in results if n.startswith("evaluation_")):
+        evaluation = results[name]
+
+        def _evaluation(name: str = name, evaluation: Any = evaluation) -> None:
+            best = evaluation["best_baseline"]
+            methods = evaluation["methods"]
+            ours = methods["stylerec (learned)"]["test"]["ndcg@10"]
+            theirs = methods[best]["test"]["ndcg@10"]
+            add(
+                f"NDCG@10 on {evaluation['dataset']}, stylerec (learned) vs best baseline",
+                "≥ best baseline",
+                f"{fmt(ours)} vs {fmt(theirs)} ({best})",
+                ours >= theirs,
+                name,
+            )
+
+        attempt(_evaluation)
+
+    if not rows:
+        return ""
+    return table(["what", "goal", "measured", "", "file"], rows)
+
+
+def render_markdown(results_dir: Path = RESULTS_DIR, level: int = 2) -> str:
+    """The whole measurements section: the headline table, then one section per results file."""
+    results = load_results(results_dir)
+    if not results:
+        return f"_No results files in `{results_dir}`._\n"
+    parts = []
+    summary = render_summary(results)
+    if summary:
+        parts += [heading(level, "At a glance", "at-a-glance"), summary]
+    parts += [render_file(name, data, level) for name, data in results.items()]
+    return "\n\n".join(parts) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    args = parser.parse_args(argv)
+    markdown = render_markdown(args.results_dir)
+    if args.output:
+        args.output.write_text(markdown, encoding="utf-8")
+    else:
+        sys.stdout.write(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

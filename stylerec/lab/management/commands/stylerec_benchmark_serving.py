@@ -1,0 +1,557 @@
+"""Serving benchmark: personalised top-10 latency (uncached and cached) and HNSW recall@10.
+
+Builds a synthetic catalog in a database of its own (``stylerec_bench`` on the same server,
+created and dropped through Django's test-database machinery), never the demo's data; with
+``--in-current-database`` (used by the test suite) it writes into the current database instead.
+Vectors are clustered (a mixture of Gaussians on the sphere), bulk-loaded with binary COPY, and
+the HNSW index is built after loading. Only ``text_embedding`` is filled: the image index would
+hold 1280-d vectors whose build alone outlasts the time budget on two cores; serving then runs
+with the visual signal off, which is what a store without image vectors sees."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import connection, transaction
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from stylerec.ml.dims import TEXT_DIM
+
+BENCH_DATABASE = "stylerec_bench"
+KIND_MIX = (("view", 0.6), ("click", 0.2), ("cart", 0.1), ("purchase", 0.1))
+GOALS = {"uncached_p99_ms": 25.0, "cached_p50_ms": 1.0, "recall_at_10_filtered": 0.95}
+
+
+PRODUCT_COLUMNS = (
+    ("title", "text"),
+    ("category", "text"),
+    ("price", "numeric"),
+    ("stock", "int4"),
+    ("is_active", "bool"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("text_embedding", "vector"),
+    ("style_scores", "jsonb"),
+    ("sentiment_score", "float8"),
+    ("rating_average", "float8"),
+    ("review_count", "int4"),
+    ("popularity", "float8"),
+    ("sales_count", "int4"),
+)
+# Binary COPY needs each column's exact type: the Django field types a product model may add.
+COPY_TYPES = {
+    "CharField": "text",
+    "TextField": "text",
+    "SlugField": "text",
+    "URLField": "text",
+    "ImageField": "text",
+    "FileField": "text",
+    "BooleanField": "bool",
+    "IntegerField": "int4",
+    "PositiveIntegerField": "int4",
+    "SmallIntegerField": "int2",
+    "PositiveSmallIntegerField": "int2",
+    "BigIntegerField": "int8",
+    "AutoField": "int4",
+    "BigAutoField": "int8",
+    "SmallAutoField": "int2",
+    "FloatField": "float8",
+    "DecimalField": "numeric",
+    "DateTimeField": "timestamptz",
+    "JSONField": "jsonb",
+}
+
+
+def product_extra_columns(model: Any) -> list[tuple[str, str, Any]]:
+    """(column, copy type, value) for the product model's other NOT NULL columns: their defaults."""
+    from django.core.management.base import CommandError
+    from psycopg.types.json import Jsonb
+
+    known = {name for name, _ in PRODUCT_COLUMNS}
+    extra = []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.column in known or field.null:
+            continue
+        kind = COPY_TYPES.get(field.get_internal_type())
+        if kind is None:
+            raise CommandError(
+                f"cannot bulk-load product column {field.column} ({field.get_internal_type()})"
+            )
+        value = field.get_default()
+        extra.append((field.column, kind, Jsonb(value) if kind == "jsonb" else value))
+    return extra
+
+
+def fk_type(model: Any, name: str) -> str:
+    return COPY_TYPES[model._meta.get_field(name).target_field.get_internal_type()]
+
+
+def clustered_unit_vectors(
+    rng: np.random.Generator, centroids: np.ndarray, labels: np.ndarray, spread: float
+) -> np.ndarray:
+    """Points around their cluster's centroid on the unit sphere (von Mises–Fisher-like)."""
+    noise = rng.standard_normal((len(labels), centroids.shape[1])).astype(np.float32) * (
+        spread / np.sqrt(centroids.shape[1])
+    )
+    points = centroids[labels] + noise
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+def percentile_ms(samples: list[float], q: float) -> float:
+    return round(float(np.percentile(np.array(samples) * 1000.0, q)), 3)
+
+
+class Command(BaseCommand):
+    # Serving reads stored vectors only; the ML model checks do not concern it.
+    requires_system_checks: list[str] = []
+    help = "Benchmark personalised serving (latency uncached/cached, HNSW recall@10) on synthetic data."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--products", type=int, default=100_000)
+        parser.add_argument("--customers", type=int, default=10_000)
+        parser.add_argument("--clusters", type=int, default=64)
+        parser.add_argument(
+            "--categories", type=int, default=10, help="The category filter keeps 1/categories."
+        )
+        parser.add_argument("--interactions", type=int, default=8, help="Per customer.")
+        parser.add_argument("--requests", type=int, default=300, help="Timed requests per measurement.")
+        parser.add_argument("--recall-queries", type=int, default=100)
+        parser.add_argument("--k", type=int, default=10)
+        parser.add_argument(
+            "--candidate-pool",
+            type=int,
+            default=None,
+            help="Serve with an active profile of this candidate_pool (default: the model default).",
+        )
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--cache-url",
+            default=None,
+            help="Redis URL for the cache (default: REDIS_URL, else "
+            "redis://127.0.0.1:6379/0 when it answers, else local memory).",
+        )
+        parser.add_argument(
+            "--in-current-database", action="store_true", help="Load into the current database."
+        )
+        parser.add_argument(
+            "--profile", action="store_true", help="Print a cProfile of the uncached requests."
+        )
+        parser.add_argument("--output", type=Path, default=Path("benchmarks/results/serving.json"))
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        self.key_prefix = f"stylerec-bench-{os.getpid()}-{int(time.time())}"  # runs never share entries
+        cache_settings, backend = self._cache_settings(opts["cache_url"])
+        stylerec = {**getattr(settings, "STYLEREC", {}), "CACHE_ALIAS": "stylerec_bench"}
+        caches = {**settings.CACHES, "stylerec_bench": cache_settings}
+        with override_settings(CACHES=caches, STYLEREC=stylerec):
+            try:
+                report = self._run_in_database(opts)
+            finally:
+                self._cache_clear()
+        report["cache_backend"] = backend
+        self._print(report)
+        opts["output"].parent.mkdir(parents=True, exist_ok=True)
+        opts["output"].write_text(json.dumps(report, indent=2) + "\n")
+        self.stdout.write(f"wrote {opts['output']}")
+
+    def _run_in_database(self, opts: dict[str, Any]) -> dict[str, Any]:
+        """In the current database, or in ``stylerec_bench`` created (and dropped) by Django's
+        test-database machinery on the same server."""
+        if opts["in_current_database"]:
+            return self._run(opts)
+        old_name = connection.settings_dict["NAME"]
+        test_settings = dict(connection.settings_dict.get("TEST") or {})
+        connection.settings_dict["TEST"] = {**test_settings, "NAME": BENCH_DATABASE}
+        try:
+            connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+            try:
+                return self._run(opts)
+            finally:
+                connection.creation.destroy_test_db(old_name, verbosity=0)
+        finally:
+            connection.settings_dict["TEST"] = test_settings
+
+    # --- setup ------------------------------------------------------------------------------
+    def _cache_settings(self, url: str | None) -> tuple[dict[str, Any], str]:
+        import os
+
+        candidates = [url] if url else [os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"]
+        for candidate in candidates:
+            try:
+                import redis
+
+                redis.Redis.from_url(candidate, socket_connect_timeout=0.5).ping()
+                return (
+                    {
+                        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                        "LOCATION": candidate,
+                        "KEY_PREFIX": self.key_prefix,
+                    },
+                    "redis",
+                )
+            except Exception:  # noqa: BLE001 - no Redis: measure with local memory and say so
+                continue
+        return (
+            {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": self.key_prefix,
+                "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+            },
+            "locmem",
+        )
+
+    def _cache_clear(self) -> None:
+        from django.core.cache import caches
+
+        try:
+            cache = caches["stylerec_bench"]
+            client = getattr(cache, "_cache", None)
+            if client is not None and hasattr(client, "get_client"):
+                raw = client.get_client(write=True)
+                for key in raw.scan_iter(match=f"{self.key_prefix}:*", count=1000):
+                    raw.delete(key)
+            else:
+                cache.clear()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # --- data -------------------------------------------------------------------------------
+    def _load(self, opts: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        import psycopg
+        from django.contrib.auth import get_user_model
+        from pgvector.psycopg.vector import register_vector_info
+        from psycopg.types import TypeInfo
+        from psycopg.types.json import Jsonb
+
+        from stylerec.models import CustomerProfile, Interaction, get_product_model
+
+        product_model = get_product_model()
+        n_products, n_customers, n_clusters = opts["products"], opts["customers"], opts["clusters"]
+        centroids = rng.standard_normal((n_clusters, TEXT_DIM)).astype(np.float32)
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+        product_cluster = rng.integers(0, n_clusters, n_products)
+        vectors = clustered_unit_vectors(rng, centroids, product_cluster, spread=0.9)
+        categories = [f"Category {i:02d}" for i in range(opts["categories"])]
+        product_category = rng.integers(0, len(categories), n_products)
+        stock = np.where(rng.random(n_products) < 0.1, 0, rng.integers(1, 50, n_products))
+        popularity = rng.lognormal(0.0, 1.5, n_products)
+        now = timezone.now()
+        timings: dict[str, float] = {}
+
+        text_index = next(i for i in product_model._meta.indexes if i.fields == ["text_embedding"])
+        raw = connection.connection
+        info = TypeInfo.fetch(raw, "vector")
+        started = time.perf_counter()
+        with transaction.atomic():
+            with connection.schema_editor() as editor:
+                editor.remove_index(product_model, text_index)  # build once after loading: much faster
+            with psycopg.Cursor(raw) as cur:
+                # On this cursor only. pgvector annotates a connection, but any adapt context works.
+                register_vector_info(cast(Any, cur), info)
+                table = product_model._meta.db_table
+                extra = product_extra_columns(product_model)
+                columns = [name for name, _ in PRODUCT_COLUMNS] + [name for name, _, _ in extra]
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                    copy.set_types([kind for _, kind in PRODUCT_COLUMNS] + [kind for _, kind, _ in extra])
+                    defaults = [value for _, _, value in extra]
+                    for i in range(n_products):
+                        reviews = int(rng.integers(0, 200))
+                        row = [
+                            f"Bench product {i}",
+                            categories[product_category[i]],
+                            Decimal("19.90"),
+                            int(stock[i]),
+                            True,
+                            now - timedelta(days=float(rng.uniform(0, 365))),
+                            now,
+                            vectors[i],
+                            Jsonb({f"style-{product_cluster[i] % 8}": 0.8}),
+                            float(rng.uniform(-1, 1)) if reviews else None,
+                            float(rng.uniform(1, 5)) if reviews else None,
+                            reviews,
+                            float(popularity[i]),
+                            int(rng.integers(0, 100)),
+                        ]
+                        copy.write_row(row + defaults)
+                cur.execute(f"SELECT id FROM {table} ORDER BY id DESC LIMIT %s", [n_products])
+                product_ids = np.array([row[0] for row in cur.fetchall()][::-1])
+            timings["copy_products_s"] = round(time.perf_counter() - started, 2)
+
+            started = time.perf_counter()
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                cursor.execute("SET LOCAL max_parallel_maintenance_workers = 1")
+            with connection.schema_editor() as editor:
+                editor.add_index(product_model, text_index)
+            timings["hnsw_build_s"] = round(time.perf_counter() - started, 2)
+
+            started = time.perf_counter()
+            user_model = get_user_model()
+            with psycopg.Cursor(raw) as cur:
+                register_vector_info(cast(Any, cur), info)  # on this cursor only, as above
+                with cur.copy(
+                    f"COPY {user_model._meta.db_table} (password, is_superuser, username, first_name, "
+                    "last_name, "
+                    "email, is_staff, is_active, date_joined) FROM STDIN WITH (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(
+                        ["text", "bool", "text", "text", "text", "text", "bool", "bool", "timestamptz"]
+                    )
+                    tag = int(time.time())
+                    for i in range(n_customers):
+                        copy.write_row(["!", False, f"bench-{tag}-{i}", "", "", "", False, True, now])
+                cur.execute(
+                    f"SELECT id FROM {user_model._meta.db_table} ORDER BY id DESC LIMIT %s", [n_customers]
+                )
+                user_ids = np.array([row[0] for row in cur.fetchall()][::-1])
+                # Each customer likes one or two clusters; their history samples those clusters.
+                tastes = rng.integers(0, n_clusters, (n_customers, 2))
+                by_cluster = {c: np.flatnonzero(product_cluster == c) for c in range(n_clusters)}
+                kinds = [kind for kind, _ in KIND_MIX]
+                probs = [share for _, share in KIND_MIX]
+                with cur.copy(
+                    f"COPY {Interaction._meta.db_table} (user_id, session_key, product_id, kind, query, "
+                    "block, "
+                    "created_at) FROM STDIN WITH (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(
+                        [
+                            fk_type(Interaction, "user"),
+                            "text",
+                            fk_type(Interaction, "product"),
+                            "text",
+                            "text",
+                            "text",
+                            "timestamptz",
+                        ]
+                    )
+                    for u in range(n_customers):
+                        for _ in range(opts["interactions"]):
+                            members = by_cluster[int(tastes[u, int(rng.integers(0, 2))])]
+                            if len(members) == 0:
+                                continue
+                            product = int(product_ids[members[int(rng.integers(0, len(members)))]])
+                            copy.write_row(
+                                [
+                                    int(user_ids[u]),
+                                    "",
+                                    product,
+                                    str(rng.choice(kinds, p=probs)),
+                                    "",
+                                    "",
+                                    now - timedelta(days=float(rng.uniform(0, 60))),
+                                ]
+                            )
+                profile_vectors = clustered_unit_vectors(rng, centroids, tastes[:, 0], spread=0.5)
+                with cur.copy(
+                    f"COPY {CustomerProfile._meta.db_table} (user_id, session_key, text_vector, "
+                    "interaction_count, "
+                    "updated_at) FROM STDIN WITH (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(
+                        [fk_type(CustomerProfile, "user"), "text", "vector", "int4", "timestamptz"]
+                    )
+                    for u in range(n_customers):
+                        copy.write_row([int(user_ids[u]), "", profile_vectors[u], opts["interactions"], now])
+            timings["copy_customers_s"] = round(time.perf_counter() - started, 2)
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {product_model._meta.db_table}")
+            cursor.execute(f"ANALYZE {Interaction._meta.db_table}")
+        return {
+            "user_ids": user_ids,
+            "categories": categories,
+            "profile_vectors": profile_vectors,
+            "timings": timings,
+        }
+
+    # --- measurements -----------------------------------------------------------------------
+    def _run(self, opts: dict[str, Any]) -> dict[str, Any]:
+        rng = np.random.default_rng(opts["seed"])
+        data = self._load(opts, rng)
+        load_before = os.getloadavg()[0]
+        latency = self._latency(opts, rng, data)
+        load_after = os.getloadavg()[0]
+        recall = self._recall(opts, rng, data)
+        report = {
+            "products": opts["products"],
+            "customers": opts["customers"],
+            "clusters": opts["clusters"],
+            "category_filter_share": round(1 / opts["categories"], 3),
+            "k": opts["k"],
+            "candidate_pool": opts["candidate_pool"] or _default_pool(),
+            "vector_field": "text_embedding (384-d); image_embedding left empty",
+            "hnsw": {
+                "m": 16,
+                "ef_construction": 64,
+                "ef_search": _ef_search(),
+                "iterative_scan": "relaxed_order",
+            },
+            **data["timings"],
+            **latency,
+            **recall,
+            # Other work on the machine inflates latencies; the 1-minute load average says how much.
+            "load_average_1m": [round(load_before, 2), round(load_after, 2)],
+            "cpu_count": os.cpu_count(),
+            "goals": GOALS,
+        }
+        report["goals_met"] = {
+            "uncached_p99_ms": report["uncached_ms"]["p99"] <= GOALS["uncached_p99_ms"],
+            "cached_p50_ms": report["cached_ms"]["p50"] <= GOALS["cached_p50_ms"],
+            "recall_at_10_filtered": report["recall_at_10"]["category_filter"]
+            >= GOALS["recall_at_10_filtered"],
+        }
+        return report
+
+    def _latency(
+        self, opts: dict[str, Any], rng: np.random.Generator, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        from stylerec.models import RankingProfile
+        from stylerec.ranking.types import RecommendationRequest
+        from stylerec.selectors import recommendations_for
+
+        if opts["candidate_pool"]:
+            RankingProfile.objects.update(is_active=False)
+            RankingProfile.objects.create(
+                name=f"benchmark pool {opts['candidate_pool']}",
+                is_active=True,
+                candidate_pool=opts["candidate_pool"],
+            )
+        users = rng.choice(
+            data["user_ids"], size=min(opts["requests"] + 20, len(data["user_ids"])), replace=False
+        )
+        requests = [
+            RecommendationRequest(
+                block="for_you",
+                user_id=int(u),
+                k=opts["k"],
+                category=data["categories"][int(rng.integers(0, len(data["categories"])))],
+            )
+            for u in users
+        ]
+        for request in requests[:20]:  # warm the connection, the active-profile and popularity caches
+            recommendations_for(request)
+        uncached, cached, sizes = [], [], []
+        hits_while_uncached = misses_while_cached = 0
+        profiler = None
+        if opts["profile"]:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        for request in requests[20:]:
+            started = time.perf_counter()
+            result = recommendations_for(request)
+            uncached.append(time.perf_counter() - started)
+            sizes.append(len(result.items))
+            hits_while_uncached += int(result.cached)
+        if profiler is not None:
+            import io
+            import pstats
+
+            profiler.disable()
+            buffer = io.StringIO()
+            pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(40)
+            self.stdout.write(buffer.getvalue())
+        for request in requests[20:]:
+            started = time.perf_counter()
+            result = recommendations_for(request)
+            cached.append(time.perf_counter() - started)
+            misses_while_cached += int(not result.cached)
+        return {
+            "requests": len(uncached),
+            "uncached_ms": {"p50": percentile_ms(uncached, 50), "p99": percentile_ms(uncached, 99)},
+            "cached_ms": {"p50": percentile_ms(cached, 50), "p99": percentile_ms(cached, 99)},
+            "items_per_request_min": int(min(sizes)) if sizes else 0,
+            "cache_hits_in_uncached_pass": hits_while_uncached,  # must be 0
+            "cache_misses_in_cached_pass": misses_while_cached,  # must be 0
+        }
+
+    def _recall(self, opts: dict[str, Any], rng: np.random.Generator, data: dict[str, Any]) -> dict[str, Any]:
+        from stylerec.ranking.candidates import CandidateFilter, hnsw_search, nearest_queryset
+
+        k = opts["k"]
+        picks = rng.choice(
+            len(data["profile_vectors"]),
+            size=min(opts["recall_queries"], len(data["profile_vectors"])),
+            replace=False,
+        )
+        result: dict[str, float] = {}
+        for name, make_filter in (
+            ("no_filter", lambda: CandidateFilter(in_stock_only=False)),
+            (
+                "category_filter",
+                lambda: CandidateFilter(
+                    in_stock_only=False,
+                    category=data["categories"][int(rng.integers(0, len(data["categories"])))],
+                ),
+            ),
+        ):
+            hits = []
+            for i in picks:
+                vector, filters = data["profile_vectors"][i], make_filter()
+                with hnsw_search():
+                    approx = list(
+                        nearest_queryset(vector=vector, field_name="text_embedding", filters=filters, limit=k)
+                    )
+                with transaction.atomic():
+                    with connection.cursor() as cursor:  # exact: no index, a full scan and sort
+                        cursor.execute("SET LOCAL enable_indexscan = off")
+                        cursor.execute("SET LOCAL enable_bitmapscan = off")
+                    exact = list(
+                        nearest_queryset(vector=vector, field_name="text_embedding", filters=filters, limit=k)
+                    )
+                hits.append(len(set(approx) & set(exact)) / max(len(exact), 1))
+            result[name] = round(float(np.mean(hits)), 4)
+        with hnsw_search():  # does the planner pick the index by itself at this size?
+            plan = nearest_queryset(
+                vector=data["profile_vectors"][0],
+                field_name="text_embedding",
+                filters=CandidateFilter(category=data["categories"][0]),
+                limit=k,
+            ).explain()
+        return {
+            "recall_at_10": result,
+            "recall_queries": len(picks),
+            "filtered_plan_uses_hnsw": "hnsw" in plan,
+        }
+
+    def _print(self, report: dict[str, Any]) -> None:
+        rows = [
+            ("products / customers", f"{report['products']:,} / {report['customers']:,}"),
+            ("cache backend", report["cache_backend"]),
+            ("candidate pool", str(report["candidate_pool"])),
+            ("load (COPY) products", f"{report['copy_products_s']} s"),
+            ("HNSW build (text, 384-d)", f"{report['hnsw_build_s']} s"),
+            ("uncached p50 / p99", f"{report['uncached_ms']['p50']} / {report['uncached_ms']['p99']} ms"),
+            ("cached p50 / p99", f"{report['cached_ms']['p50']} / {report['cached_ms']['p99']} ms"),
+            ("recall@10 no filter", f"{report['recall_at_10']['no_filter']}"),
+            ("recall@10 10% filter", f"{report['recall_at_10']['category_filter']}"),
+            ("planner uses HNSW (filtered)", str(report["filtered_plan_uses_hnsw"])),
+            ("load average (1 min)", " → ".join(str(v) for v in report["load_average_1m"])),
+        ]
+        width = max(len(name) for name, _ in rows)
+        for name, value in rows:
+            self.stdout.write(f"{name.ljust(width)}  {value}")
+        self.stdout.write("goals met: " + ", ".join(f"{k}={v}" for k, v in report["goals_met"].items()))
+
+
+def _default_pool() -> int:
+    from stylerec.models import RankingProfile
+
+    return int(RankingProfile._meta.get_field("candidate_pool").default)
+
+
+def _ef_search() -> int:
+    from stylerec.conf import stylerec_settings
+
+    return int(stylerec_settings.HNSW_EF_SEARCH)
