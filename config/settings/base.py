@@ -104,10 +104,15 @@ STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = VAR_DIR / "media"
 
-# --- Celery: real workers when a broker is configured, eager otherwise -----------------------
+# --- Celery: always a real worker; eager mode is for tests only (settings.test) ---------------
+# With no broker configured, the demo's worker and web server share kombu's filesystem transport:
+# it needs no server to install or run (the SQLAlchemy transport would add a dependency and poll
+# PostgreSQL), survives restarts (messages are files) and is plenty for one machine. A deployment
+# sets REDIS_URL or CELERY_BROKER_URL.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL) or "filesystem://"
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -124,18 +129,34 @@ CELERY_TASK_TIME_LIMIT = 360
 # Unacknowledged (acks_late) messages of a dead worker come back after this many seconds; it must
 # exceed the longest task including its queue wait.
 VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": VISIBILITY_TIMEOUT}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": VISIBILITY_TIMEOUT}
+if CELERY_BROKER_URL == "filesystem://":
+    for _folder in ("queue", "processed", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
+        "polling_interval": 0.2,  # a styled image asked for by a page view starts within 0.2 s
+    }
 CELERY_BEAT_SCHEDULE = {
     "stylerec-artifacts-sweep": {"task": "stylerec.artifacts_sweep", "schedule": 300.0},
     "stylerec-collaborative-refresh": {"task": "stylerec.ranking.collaborative_refresh", "schedule": 600.0},
+    # Retention (docs/privacy.md): deletes events older than STYLEREC["EVENT_RETENTION_DAYS"].
+    "stylerec-events-prune": {"task": "stylerec.events_prune", "schedule": 86400.0},
 }
 CELERY_IMPORTS = ("stylerec.ranking.tasks",)  # not an app's tasks.py, so autodiscovery misses it
 
-# --- Cache: Redis when configured (shared by web and workers), local memory otherwise --------
+# --- Cache: shared by the web server and the worker (a worker's invalidation must reach the pages):
+# Redis when configured, else files under var/ (one machine, no server to run).
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+    }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -150,7 +171,8 @@ SPECTACULAR_SETTINGS = {"TITLE": "stylerec API", "VERSION": "0.1.0", "SERVE_INCL
 
 # --- stylerec ------------------------------------------------------------------------------
 STYLEREC_PRODUCT_MODEL = "stylerec.Product"
-STYLEREC = {"MODEL_DIR": str(VAR_DIR / "models"), "PRODUCT_URL_NAME": "shop:product"}
+# The demo prices in yuan; its own pages write prices with the same |stylerec_price filter as the blocks.
+STYLEREC = {"MODEL_DIR": str(VAR_DIR / "models"), "PRODUCT_URL_NAME": "shop:product", "CURRENCY": "CNY"}
 
 LOGGING = {
     "version": 1,

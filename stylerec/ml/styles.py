@@ -112,6 +112,8 @@ class PrototypeStyleScorer:
             raise ValueError("temperature must be positive")
         self._image_encoder = image_encoder
         self._text_encoder = text_encoder
+        # The configured encoders (the pipeline's own) unless the options bring others.
+        self._shares_pipeline_encoders = image_encoder is None and text_encoder is None
         self.image_weight = image_weight
         self.temperature = temperature
         self.min_std = min_std
@@ -174,36 +176,78 @@ class PrototypeStyleScorer:
                     found[p] = self._prototypes[("txt", p)] = np.asarray(v, dtype=np.float32)
         return np.stack([found[p] for p in prompts])
 
+    @property
+    def reads_stored_vectors(self) -> bool:
+        """Whether the product vectors the pipeline stores (made by the configured image and text
+        encoders) are the ones this scorer would compute: then ``score_vectors`` reuses them
+        instead of encoding every image and text again."""
+        return self._shares_pipeline_encoders
+
+    def encode(
+        self, images: Sequence[Image.Image | None], texts: Sequence[str]
+    ) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
+        """Image and text vectors of the items (None where a side is missing)."""
+        image_vectors: list[np.ndarray | None] = [None] * len(images)
+        text_vectors: list[np.ndarray | None] = [None] * len(texts)
+        with_image = [i for i, img in enumerate(images) if img is not None]
+        if with_image:
+            for i, vec in zip(
+                with_image, self.image_encoder.encode([images[i] for i in with_image]), strict=True
+            ):
+                image_vectors[i] = vec
+        with_text = [i for i, t in enumerate(texts) if t and t.strip()]
+        if with_text:
+            for i, vec in zip(
+                with_text, self.text_encoder.encode([texts[i] for i in with_text]), strict=True
+            ):
+                text_vectors[i] = vec
+        return image_vectors, text_vectors
+
     def similarities(
-        self, images: Sequence[Image.Image | None], texts: Sequence[str], styles: Sequence[StyleSpec]
+        self,
+        image_vectors: Sequence[np.ndarray | None],
+        text_vectors: Sequence[np.ndarray | None],
+        styles: Sequence[StyleSpec],
     ) -> tuple[np.ndarray, np.ndarray]:
         """Raw cosine matrices (products x styles) for image and text; NaN where a side is missing."""
         import numpy as np
 
-        n, k = len(images), len(styles)
+        n, k = len(image_vectors), len(styles)
         img_sims = np.full((n, k), np.nan)
         txt_sims = np.full((n, k), np.nan)
         protos = [self._image_prototype(s) for s in styles]
-        with_image = [i for i, img in enumerate(images) if img is not None]
+        with_image = [i for i, vec in enumerate(image_vectors) if vec is not None]
         if with_image and any(p is not None for p in protos):
-            vecs = self.image_encoder.encode([images[i] for i in with_image])
+            vecs = np.stack([np.asarray(image_vectors[i], dtype=np.float32) for i in with_image])
             for j, proto in enumerate(protos):
                 if proto is not None:
                     img_sims[with_image, j] = vecs @ proto
-        with_text = [i for i, t in enumerate(texts) if t and t.strip()]
+        with_text = [i for i, vec in enumerate(text_vectors) if vec is not None]
         if with_text:
-            vecs = self.text_encoder.encode([texts[i] for i in with_text])
+            vecs = np.stack([np.asarray(text_vectors[i], dtype=np.float32) for i in with_text])
             txt_sims[with_text, :] = vecs @ self._text_prototypes(styles).T
         return img_sims, txt_sims
 
     def score(
         self, images: Sequence[Image.Image | None], texts: Sequence[str], styles: Sequence[StyleSpec]
     ) -> list[dict[str, float]]:
-        import numpy as np
-
         if not styles or not _check_batch(images, texts):
             return [{} for _ in images]
-        img_sims, txt_sims = self.similarities(images, texts, styles)
+        return self.score_vectors(*self.encode(images, texts), styles)
+
+    def score_vectors(
+        self,
+        image_vectors: Sequence[np.ndarray | None],
+        text_vectors: Sequence[np.ndarray | None],
+        styles: Sequence[StyleSpec],
+    ) -> list[dict[str, float]]:
+        """``score`` from the items' image and text vectors (unit vectors of the configured
+        encoders; None where a side is missing)."""
+        import numpy as np
+
+        if not styles:
+            return [{} for _ in image_vectors]
+        img_sims, txt_sims = self.similarities(image_vectors, text_vectors, styles)
         img_z = standardise_rows(img_sims, self.min_std)
         txt_z = standardise_rows(txt_sims, self.min_std)
         w_img = np.where(np.isnan(img_z), 0.0, self.image_weight)

@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connections, models, router, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from pgvector.django import VectorField
 
 from stylerec.conf import stylerec_settings
+from stylerec.db import product_table, rows_fetch
 from stylerec.ml import registry
 from stylerec.ml.base import ImageInputError, StyleSpec
 from stylerec.ml.textutil import detect_language, normalise
@@ -238,7 +239,7 @@ class ArtifactKind:
     name: str
     option: str  # its name on the command line (stylerec_backfill --kind)
     models: tuple[str, ...]  # registry kinds whose versions enter the hash
-    queryset: Callable[[], models.QuerySet]
+    queryset: Callable[[], QuerySet]  # QuerySet: "models" is a field of this class
     inputs: Callable[[Any, str], str]  # (row, hash context) -> the inputs, as text
     prepare: Callable[[Any, Any], Any]  # (row, compute context) -> model input
     infer: Callable[[list[Any], Any], list[Any]]  # (inputs, compute context) -> results
@@ -257,7 +258,7 @@ class ArtifactKind:
     def version(self) -> str:
         return "+".join(registry.get(kind).version for kind in self.models)
 
-    def rows(self) -> models.QuerySet:
+    def rows(self) -> QuerySet:
         queryset = self.queryset()
         return queryset.only(*self.input_fields) if self.input_fields else queryset
 
@@ -279,20 +280,79 @@ def _infer_image(images: list[Any], ctx: Any) -> list[Any]:
     return _vectors(registry.get("image").encode(images))
 
 
-def _prepare_product_styles(product: Any, styles: list[StyleSpec]) -> tuple[Any, str]:
+@dataclass
+class ProductStylesContext:
+    styles: list[StyleSpec]
+    # product id -> (image vector, text vector) as stored, for products whose stored vectors are
+    # current (their text and image artifacts are ready for today's inputs and model versions)
+    stored: dict[int, tuple[Any, Any]]
+
+
+@dataclass
+class ProductStylesInput:
+    image: Any  # a loaded image, or None (no image, or its stored vector is used)
+    text: str
+    vectors: tuple[Any, Any] | None  # (image vector, text vector) reused from the product row
+
+
+def _product_styles_context(rows: list[Any]) -> ProductStylesContext:
+    """The active styles, and the stored vectors the scorer may reuse: encoding every photo again
+    was about a third of a fresh catalog's set-up."""
+    styles = _active_style_specs()
+    scorer = registry.get("style_scorer")
+    if not styles or not rows or not getattr(scorer, "reads_stored_vectors", False):
+        return ProductStylesContext(styles, {})
+    return ProductStylesContext(styles, _current_product_vectors(rows))
+
+
+def _current_product_vectors(products: list[Any]) -> dict[int, tuple[Any, Any]]:
+    ids = [product.pk for product in products]
+    expected = {
+        (kind, product.pk): input_hash(inputs=KINDS[kind].inputs(product, ""), version=KINDS[kind].version())
+        for kind in (PRODUCT_TEXT, PRODUCT_IMAGE)
+        for product in products
+    }
+    ready = ArtifactState.objects.filter(
+        kind__in=(PRODUCT_TEXT, PRODUCT_IMAGE), object_id__in=ids, status=ArtifactStatus.READY
+    ).values_list("kind", "object_id", "input_hash")
+    current = {
+        (kind, object_id) for kind, object_id, digest in ready if expected.get((kind, object_id)) == digest
+    }
+    table, pk = product_table()
+    rows = rows_fetch(
+        f"SELECT {pk}, image_embedding, text_embedding FROM {table} WHERE {pk} = ANY(%s)", [ids]
+    )
+    return {
+        product_id: (image_vector, text_vector)
+        for product_id, image_vector, text_vector in rows
+        if (PRODUCT_IMAGE, product_id) in current and (PRODUCT_TEXT, product_id) in current
+    }
+
+
+def _prepare_product_styles(product: Any, ctx: ProductStylesContext) -> ProductStylesInput:
+    text = product_text(product)
+    stored = ctx.stored.get(product.pk)
+    if stored is not None:
+        return ProductStylesInput(image=None, text=text, vectors=stored)
     try:
         image = image_file_load(product.image)
     except NoInput:
         image = None  # scored from its words alone
-    return image, product_text(product)
+    return ProductStylesInput(image=image, text=text, vectors=None)
 
 
-def _infer_product_styles(items: list[tuple[Any, str]], styles: list[StyleSpec]) -> list[dict[str, float]]:
-    if not styles:
+def _infer_product_styles(
+    items: list[ProductStylesInput], ctx: ProductStylesContext
+) -> list[dict[str, float]]:
+    if not ctx.styles:
         return [{} for _ in items]
-    images = [image for image, _ in items]
-    texts = [text for _, text in items]
-    return registry.get("style_scorer").score(images, texts, styles)
+    scorer = registry.get("style_scorer")
+    if not getattr(scorer, "reads_stored_vectors", False):
+        return scorer.score([item.image for item in items], [item.text for item in items], ctx.styles)
+    fresh = [item for item in items if item.vectors is None]
+    encoded = iter(zip(*scorer.encode([i.image for i in fresh], [i.text for i in fresh]), strict=True))
+    vectors = [item.vectors if item.vectors is not None else next(encoded) for item in items]
+    return scorer.score_vectors([v[0] for v in vectors], [v[1] for v in vectors], ctx.styles)
 
 
 def _infer_reviews(texts: list[str], styles: list[StyleSpec]) -> list[dict[str, Any]]:
@@ -403,7 +463,7 @@ KINDS: dict[str, ArtifactKind] = {
                 "style_scores": {k: round(float(v), 4) for k, v in (scores or {}).items()}
             },
             hash_context=styles_signature,
-            compute_context=lambda rows: _active_style_specs(),
+            compute_context=_product_styles_context,
         ),
         ArtifactKind(
             name=REVIEW,
@@ -721,9 +781,18 @@ def rows_update(*, model: type[models.Model], rows: list[Any], fields: list[str]
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
+    columns: list[models.Field] = []
+    assignments = []
+    for name in fields:
+        f = meta.get_field(name)
+        # Callers name concrete columns: never a reverse relation or a many-to-many field.
+        assert isinstance(f, models.Field) and f.column is not None, f"{name} is not a column"
+        columns.append(f)
+        assignments.append(f"{quote(f.column)} = %s")
+    pk_column = meta.pk.column
+    assert pk_column is not None, "a concrete model's primary key always has a database column"
     sql = "UPDATE {} SET {} WHERE {} = %s".format(
-        quote(meta.db_table), ", ".join(f"{quote(f.column)} = %s" for f in columns), quote(meta.pk.column)
+        quote(meta.db_table), ", ".join(assignments), quote(pk_column)
     )
     # Vectors go in pgvector's binary format: formatting 384 floats as text costs about a
     # millisecond per row, as much as PostgreSQL needs to store the row and update its index.
