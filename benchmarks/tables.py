@@ -41,6 +41,12 @@ PRODUCERS = {
     ),
     "sentiment_eval.json": "python manage.py stylerec_eval_text",
     "preference_eval.json": "python manage.py stylerec_eval_text",
+    "load.json": "python manage.py stylerec_load_test --seconds 30",
+    "attack.json": "python manage.py stylerec_attack_sim --accounts 50 --target auto --cleanup",
+    "attack_without_trust.json": (
+        "python manage.py stylerec_attack_sim --accounts 50 --target auto --cleanup --without-trust "
+        "--output benchmarks/results/attack_without_trust.json"
+    ),
 }
 
 TITLES = {
@@ -50,6 +56,9 @@ TITLES = {
     "serving_pool60.json": "Serving latency and HNSW recall, candidate pool 60",
     "sentiment_eval.json": "Sentiment model accuracy and text speed",
     "preference_eval.json": "Preference extraction check set",
+    "load.json": "Load test: a product page with blocks and the recommendations API on gunicorn",
+    "attack.json": "Shilling attack: the target in ordinary customers' blocks, before and after",
+    "attack_without_trust.json": "Shilling attack, control: every customer fully trusted",
 }
 
 METHOD_METRICS = ("hr", "ndcg", "precision", "recall", "f1")
@@ -195,6 +204,13 @@ def render_models(data: dict[str, Any], level: int) -> str:
         f"CUDA: {m.get('cuda') or 'none'}; load average {fmt(m.get('load_average_at_start'))} at the "
         f"start, {fmt(m.get('load_average_at_end'))} at the end."
     )
+    for kind, run in (data.get("reruns") or {}).items():
+        rm = run.get("machine", {})
+        env += (
+            f" The {kind} rows were rerun {run.get('created')} (batch sizes {fmt(run.get('batch_sizes'))}, "
+            f"{run.get('repeats')} timed calls, load average {fmt(rm.get('load_average_at_start'))} at the "
+            f"start, {fmt(rm.get('load_average_at_end'))} at the end)."
+        )
     summary = table(
         ["kind", "goal items/s", "best items/s", "at batch", "input px", "goal"],
         [
@@ -220,7 +236,7 @@ def render_models(data: dict[str, Any], level: int) -> str:
                 row.get("kind"),
                 code(row.get("version")),
                 row.get("device"),
-                row.get("precision"),
+                f"{row.get('precision')} ({row['backend']})" if row.get("backend") else row.get("precision"),
                 row.get("input_px"),
                 row.get("batch_size") or None,
                 row.get("items_per_s"),
@@ -353,6 +369,77 @@ def render_serving(data: dict[str, Any], level: int) -> str:
         ),
     ]
     return table(["measure", "value", "goal", ""], rows)
+
+
+LOAD_ENDPOINTS = {"product_page": "product page with blocks", "recommendations_api": "recommendations API"}
+
+
+def render_load(data: dict[str, Any], level: int) -> str:
+    server, generator = data.get("server", {}), data.get("load_generator", {})
+    intro = (
+        f"Run {data.get('created')}: {fmt(data.get('seconds'))} s of load after "
+        f"{fmt(data.get('warmup_seconds'))} s of warm-up (not measured), half the time on each endpoint; "
+        f"{fmt(data.get('concurrency'))} visitors "
+        f"(keep-alive connections, each with its own session) from {fmt(generator.get('processes'))} "
+        f"load-generator processes; gunicorn {fmt(server.get('gunicorn'))}, {fmt(server.get('workers'))} "
+        f"{fmt(server.get('worker_class'))} workers × {fmt(server.get('threads'))} threads on "
+        f"{fmt(server.get('bind'))}; settings {code(data.get('settings'))} (DEBUG {fmt(data.get('debug'))}), "
+        f"cache {code(str(data.get('cache_backend', '')).rsplit('.', 1)[-1])}, database "
+        f"{code(data.get('database'))}, product {fmt(data.get('product_id'))}; "
+        f"{fmt(data.get('cpu_count'))} CPUs, 1-minute load average {fmt(data.get('load_average_1m'))} "
+        "(start, end)."
+    )
+    rows = []
+    for name, row in data["endpoints"].items():
+        goals = row.get("goals", {})
+        goal = " at ".join(
+            part
+            for part in (
+                f"≥ {fmt(goals['requests_per_s'])} req/s" if "requests_per_s" in goals else "",
+                f"p99 ≤ {fmt(goals['p99_ms'])} ms" if "p99_ms" in goals else "",
+            )
+            if part
+        )
+        ok = all(row.get("goals_met", {}).values()) if row.get("goals_met") else None
+        rows.append(
+            (
+                LOAD_ENDPOINTS.get(name, name),
+                code(row.get("path")),
+                fmt(row.get("requests")),
+                fmt(row.get("requests_per_s")),
+                fmt(row.get("p50_ms")),
+                fmt(row.get("p99_ms")),
+                fmt(row.get("errors")),
+                goal,
+                met(ok),
+            )
+        )
+    workers = data.get("web_workers") or []
+    loaded = sorted({m for w in workers for m in [*w.get("ml_modules", []), *w.get("models_built", [])]})
+    rows.append(
+        (
+            "no model in a web process",
+            f"{len(workers)} workers",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "none loaded" if not loaded else "loaded: " + ", ".join(loaded),
+            met(data.get("no_model_in_web_process")),
+        )
+    )
+    parts = [
+        intro,
+        table(
+            ["endpoint", "path", "requests", "req/s", "p50 ms", "p99 ms", "errors", "goal", ""],
+            rows,
+            align="llrrrrrll",
+        ),
+    ]
+    if data.get("note"):
+        parts.append(escape(str(data["note"])))
+    return "\n\n".join(parts)
 
 
 def render_sentiment(data: dict[str, Any], level: int) -> str:
@@ -588,6 +675,8 @@ def renderer_for(name: str) -> Renderer | None:
         return render_sentiment
     if name == "preference_eval.json":
         return render_preferences
+    if name == "load.json":
+        return render_load
     if name.startswith("evaluation_") and name.endswith(".json"):
         return render_evaluation
     return None
@@ -765,6 +854,45 @@ def render_summary(results: dict[str, Any]) -> str:
             )
 
         attempt(_evaluation)
+
+    attack = results.get("attack.json")
+    if isinstance(attack, dict):
+
+        def _attack() -> None:
+            add(
+                f"Shilling: {fmt(attack['accounts'])} fake accounts, the target's worst block "
+                f"({fmt(attack['customers_measured'])} customers)",
+                f"≤ {fmt(attack['goal_max_customer_ratio'])} of customers",
+                fmt(attack["after_max_customer_ratio"]),
+                attack["goal_met"],
+                "attack.json",
+            )
+
+        attempt(_attack)
+
+    load = results.get("load.json")
+    if isinstance(load, dict):
+
+        def _load() -> None:
+            for name, row in load["endpoints"].items():
+                goals = row["goals"]
+                add(
+                    f"Load test, {LOAD_ENDPOINTS.get(name, name)} ({fmt(load['cpu_count'])} CPUs, shared)",
+                    f"≥ {fmt(goals['requests_per_s'])} req/s"
+                    + (f", p99 ≤ {fmt(goals['p99_ms'])} ms" if "p99_ms" in goals else ""),
+                    f"{fmt(row['requests_per_s'])} req/s, p99 {fmt(row['p99_ms'])} ms",
+                    all(row["goals_met"].values()),
+                    "load.json",
+                )
+            add(
+                "No model in a web process (load test)",
+                "none",
+                "none" if load["no_model_in_web_process"] else "loaded",
+                load["no_model_in_web_process"],
+                "load.json",
+            )
+
+        attempt(_load)
 
     if not rows:
         return ""

@@ -16,3 +16,10 @@ def categories(request):
         )
         cache.set("shop:categories", names, 300)
     return {"nav_categories": names}
+
+
+def cart(request):
+    """The mini cart's item count for the header badge (the session's cart; no query)."""
+    from shop.cart import cart_count
+
+    return {"cart_count": cart_count(request)}

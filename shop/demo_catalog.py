@@ -309,6 +309,7 @@ def build_demo_catalog(
     Product = get_product_model()
     report = BuildReport()
     if not force and Product.objects.filter(sku__startswith="demo-").count() >= size:
+        _ensure_styles()  # a catalog built before keeps up with the styles' settings
         report.skipped = True
         return report
     rng = random.Random(SEED)
@@ -329,6 +330,20 @@ def build_demo_catalog(
     return report
 
 
+# How much of the faithful transfer's colour budget each style's texture may spend (1 = all of
+# it, docs/models.md "Style transfer"): quiet styles show a light finish, loud ones a strong one.
+TRANSFER_STRENGTH = {
+    "minimalist": 0.6,
+    "elegant": 0.7,
+    "light-luxury": 0.8,
+    "casual": 0.8,
+    "sporty": 0.9,
+    "retro": 1.0,
+    "bohemian": 1.0,
+    "streetwear": 1.0,
+}
+
+
 def _ensure_styles() -> dict[str, Style]:
     styles = {}
     for spec in STYLES:
@@ -341,8 +356,8 @@ def _ensure_styles() -> dict[str, Style]:
                 "description_zh": spec.description_zh,
                 "keywords": spec.keywords,
                 "transfer_preset": spec.preset,
-                "transfer_strength": 0.8,
-                "preserve_color": False,
+                "transfer_strength": TRANSFER_STRENGTH.get(spec.slug, 0.8),
+                "preserve_color": True,
                 "is_active": True,
             },
         )
@@ -487,6 +502,7 @@ def _simulate_histories(users, products, rng, tick) -> int:
                                 user=user,
                                 product=product,
                                 kind=Interaction.Kind.PURCHASE,
+                                order_id=f"demo-{user.pk}-{product.pk}-{len(events)}",  # simulated order
                                 created_at=at + timedelta(minutes=2),
                             )
                         )

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from stylerec.admin_artifacts import ArtifactStatusPageMixin, ProductArtifactsAdminMixin
+from stylerec.admin_bursts import BurstsPageMixin
 from stylerec.admin_views import RankingProfileCockpitMixin, styled_previews_html
 from stylerec.models import (
     ArtifactState,
@@ -149,7 +150,7 @@ class StylePreferenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Interaction)
-class InteractionAdmin(admin.ModelAdmin):
+class InteractionAdmin(BurstsPageMixin, admin.ModelAdmin):  # + "Suspicious bursts" (shilling)
     list_display = ("created_at", "kind", "product", "user", "session_key", "block", "profile", "query")
     list_filter = ("kind", "block", "profile")
     search_fields = ("query", "user__username", "session_key")

@@ -18,7 +18,15 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from stylerec.models import ArtifactState, ArtifactStatus
-from stylerec.services.artifacts import KINDS, PRODUCT_KINDS, artifacts_recompute
+from stylerec.services.artifacts import (
+    IMAGE_CHECKING,
+    IMAGE_QUARANTINED,
+    KINDS,
+    PRODUCT_IMAGE,
+    PRODUCT_KINDS,
+    artifacts_recompute,
+    images_withheld,
+)
 from stylerec.services.styled import styled_images_mark_stale
 
 BADGE_COLOURS = {
@@ -70,9 +78,32 @@ class ArtifactStatusFilter(admin.SimpleListFilter):
 
 
 class ProductArtifactsAdminMixin(ExtraActionsMixin):
-    """Adds the artifact badge column, the status filter and the recompute action."""
+    """Adds the artifact badge column, the status filter, the recompute action, and the photo's
+    check on the change form (why a photo is quarantined: not shown in blocks nor the API)."""
 
     extra_actions = ("recompute_artifacts",)
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        return fields if obj is None or "image_check" in fields else (*fields, "image_check")
+
+    @admin.display(description="photo check")
+    def image_check(self, obj: Any) -> str:
+        if obj is None or obj.pk is None or not obj.image:
+            return "—"
+        why = images_withheld([obj]).get(obj.pk)
+        if why == IMAGE_QUARANTINED:
+            state = ArtifactState.objects.filter(kind=PRODUCT_IMAGE, object_id=obj.pk).first()
+            return format_html(
+                '<strong style="color:{}">Quarantined: not shown in blocks or the API.</strong> {}<br>'
+                "Upload a new file, or fix the file and use the action "
+                "\u201cRecompute vectors, style scores and styled images\u201d.",
+                BADGE_COLOURS[ArtifactStatus.FAILED],
+                state.error if state is not None else "",
+            )
+        if why == IMAGE_CHECKING:
+            return "Waiting for its check by a worker; not shown until then."
+        return "Shown."
 
     def get_queryset(self, request: Any) -> Any:
         worst = ArtifactState.objects.filter(kind__in=PRODUCT_KINDS, object_id=OuterRef("pk")).order_by(

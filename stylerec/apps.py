@@ -12,3 +12,4 @@ class StyleRecConfig(AppConfig):
             receivers,  # noqa: F401  (connects the artifact pipeline's signal handlers)
             tasks,  # noqa: F401  (registers the tasks, which services enqueue by name, in every process)
         )
+        from stylerec.ranking import tasks as ranking_tasks  # noqa: F401  (no CELERY_IMPORTS needed)

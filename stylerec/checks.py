@@ -6,8 +6,9 @@ E001 default database not PostgreSQL, E002 no pgvector, E003 model class does no
 path missing, E005 vector size mismatch, E006 a checked database not PostgreSQL, E007 STYLEREC not a
 dict, E008 unknown STYLEREC key, E009 setting of the wrong type, E010 setting below its minimum,
 E011 DEFAULT_K above MAX_K, E012 unknown DEVICE, E013 signal without weight field, E014 weight field
-without signal, E015 product model not an AbstractProduct, E016 product model not installed, W001
-model output size unreadable.
+without signal, E015 product model not an AbstractProduct, E016 product model not installed, E017
+PRICE_FORMATTER not an importable callable, E018 the host's product migrations do not depend on
+stylerec's 0001_vector_extension, W001 model output size unreadable.
 
 Checks run at every start-up, so none may import torch or transformers (only ``check_models``
 imports the configured classes, whose modules import heavy libraries lazily).
@@ -34,11 +35,11 @@ from stylerec.ranking import types as ranking_types
 FROZEN_DIMS = {"text": TEXT_DIM, "image": IMAGE_DIM}
 
 # Integer settings are counts and sizes, so at least 1; a 0 here means "none" (no caching, nothing
-# styled ahead of time).
+# styled ahead of time). One that also takes None (EVENT_RETENTION_DAYS) is checked when not None.
 MINIMUM_VALUES: dict[str, int] = {
     name: 0 if name in ("CACHE_TIMEOUT", "PRECOMPUTE_STYLED_TOP_N") else 1
     for name, types in SETTING_TYPES.items()
-    if types == (int,)
+    if types in ((int,), (type(None), int))
 }
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -215,7 +216,7 @@ def _value_errors() -> list[Error]:
     errors = []
     for name, minimum in MINIMUM_VALUES.items():
         value = getattr(stylerec_settings, name)
-        if _has_setting_type(name) and value < minimum:
+        if _has_setting_type(name) and value is not None and value < minimum:
             errors.append(
                 Error(
                     f"STYLEREC[{name!r}] is {value!r}; it must be at least {minimum}.",
@@ -223,7 +224,7 @@ def _value_errors() -> list[Error]:
                     id="stylerec.E010",
                 )
             )
-    return errors + _k_order_errors() + _device_errors()
+    return errors + _k_order_errors() + _device_errors() + _price_formatter_errors()
 
 
 def _k_order_errors() -> list[Error]:
@@ -251,6 +252,28 @@ def _device_errors() -> list[Error]:
             f"STYLEREC['DEVICE'] is {device!r}; it must be one of {', '.join(map(repr, DEVICE_CHOICES))}.",
             hint="Use 'auto' to take CUDA when torch sees it and the CPU otherwise.",
             id="stylerec.E012",
+        )
+    ]
+
+
+def _price_formatter_errors() -> list[Error]:
+    path = stylerec_settings.PRICE_FORMATTER
+    if not _has_setting_type("PRICE_FORMATTER"):
+        return []
+    try:
+        formatter = stylerec_settings.import_class("PRICE_FORMATTER")
+    except ImportError as exc:
+        problem = f"cannot be imported: {exc}"
+    else:
+        if callable(formatter):
+            return []
+        problem = "is not callable"
+    return [
+        Error(
+            f"STYLEREC['PRICE_FORMATTER'] = {path!r} {problem}",
+            hint="Give the dotted path of a callable (amount, *, currency) -> str, or remove it to use "
+            f"{DEFAULTS['PRICE_FORMATTER']!r}.",
+            id="stylerec.E017",
         )
     ]
 
@@ -313,3 +336,70 @@ def check_product_model(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             id="stylerec.E015",
         )
     ]
+
+
+VECTOR_EXTENSION_MIGRATION = ("stylerec", "0001_vector_extension")
+
+
+@register(Tags.models)
+def check_product_migrations(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """A host's migrations that give its product table vector columns run after stylerec's
+    ``0001_vector_extension``: otherwise ``migrate`` fails half-way with 'type "vector" does not
+    exist' on a database where pgvector was not enabled yet. Read from the migration files only
+    (no database)."""
+    try:
+        product_model = stylerec_models.get_product_model()
+    except ImproperlyConfigured:
+        return []  # stylerec.E016
+    label = product_model._meta.app_label
+    if label == VECTOR_EXTENSION_MIGRATION[0]:
+        return []
+    from django.db.migrations.loader import MigrationLoader
+
+    try:
+        graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    except Exception:  # a broken migration graph is Django's to report, at migrate
+        return []
+    model_name = product_model._meta.model_name
+    assert model_name is not None, "Options sets model_name on every model class"
+    return product_migration_errors(graph=graph, label=label, model_name=model_name)
+
+
+def product_migration_errors(*, graph: Any, label: str, model_name: str) -> list[Error]:
+    """E018 for each migration of app ``label`` that adds vector columns to ``model_name`` without
+    ``VECTOR_EXTENSION_MIGRATION`` among its dependencies (direct or not)."""
+    import sys
+
+    from pgvector.django import VectorField
+
+    errors = []
+    for key, migration in sorted(graph.nodes.items()):
+        if key[0] != label or not _adds_vector_columns(migration, model_name, VectorField):
+            continue
+        if VECTOR_EXTENSION_MIGRATION in graph.forwards_plan(key):
+            continue
+        module = sys.modules.get(type(migration).__module__)
+        where = getattr(module, "__file__", None) or f"{label}/migrations/{key[1]}.py"
+        errors.append(
+            Error(
+                f"Migration {key[0]}.{key[1]} adds vector columns to {label}.{model_name} but does not "
+                "depend on stylerec's 0001_vector_extension: migrate would fail with "
+                "'type \"vector\" does not exist'.",
+                hint=f'Add ("stylerec", "0001_vector_extension") to the dependencies of {where}.',
+                id="stylerec.E018",
+            )
+        )
+    return errors
+
+
+def _adds_vector_columns(migration: Any, model_name: str, vector_field: type) -> bool:
+    from django.db.migrations import operations
+
+    for op in migration.operations:
+        if isinstance(op, operations.CreateModel) and op.name_lower == model_name:
+            if any(isinstance(field, vector_field) for _, field in op.fields):
+                return True
+        elif isinstance(op, operations.AddField) and op.model_name_lower == model_name:
+            if isinstance(op.field, vector_field):
+                return True
+    return False

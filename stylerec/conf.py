@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     # --- input limits -------------------------------------------------------------------------
     "MAX_IMAGE_PIXELS": 40_000_000,  # decompression-bomb guard, also given to Pillow
     "MAX_IMAGE_BYTES": 15 * 1024 * 1024,
+    # Decoded pixels per model call: a worker opens a batch's images (headers only), then decodes
+    # and runs them in calls of at most this many pixels, so memory is bounded per batch and not
+    # only per image (an image over the budget runs alone; 64 Mpx is about 200 MB of RGB).
+    "MAX_BATCH_PIXELS": 64_000_000,
     "MAX_TEXT_CHARS": 4000,  # longer texts are truncated, never rejected
     "MAX_REVIEW_CHARS": 5000,  # what the review form and API accept
     # --- pipeline -----------------------------------------------------------------------------
@@ -56,6 +60,15 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_EF_SEARCH": 100,
     "CACHE_TIMEOUT": 300,
     "CACHE_ALIAS": "default",
+    # --- display ------------------------------------------------------------------------------
+    # ISO 4217 code of the store's prices, and the callable (amount, currency) -> str that
+    # blocks, the |stylerec_price filter and the API's price_display write prices with.
+    "CURRENCY": "USD",
+    "PRICE_FORMATTER": "stylerec.formatting.price_format",
+    # --- privacy (docs/privacy.md) --------------------------------------------------------------
+    # Raw events older than this many days are deleted by the beat task stylerec.events_prune;
+    # None keeps them forever.
+    "EVENT_RETENTION_DAYS": 365,
 }
 
 IMPORT_STRINGS = {
@@ -65,13 +78,20 @@ IMPORT_STRINGS = {
     "IMAGE_ENCODER",
     "STYLE_SCORER",
     "STYLE_TRANSFER",
+    "PRICE_FORMATTER",
 }
 
 # A setting must have its default's type; a key whose default is None also takes the type listed
 # here (a new None default without an entry fails at import, so the table cannot fall behind).
 _TYPES_OF_NONE_DEFAULTS: dict[str, type] = {"MODEL_DIR": str, "PRODUCT_URL_NAME": str, "TASK_ROUTES": dict}
+# Keys whose default is not None that also take None (it switches the feature off).
+_NONE_ALSO_ALLOWED = frozenset({"EVENT_RETENTION_DAYS"})
 SETTING_TYPES: dict[str, tuple[type, ...]] = {
-    name: (type(None), _TYPES_OF_NONE_DEFAULTS[name]) if default is None else (type(default),)
+    name: (type(None), _TYPES_OF_NONE_DEFAULTS[name])
+    if default is None
+    else (type(None), type(default))
+    if name in _NONE_ALSO_ALLOWED
+    else (type(default),)
     for name, default in DEFAULTS.items()
 }
 

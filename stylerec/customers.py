@@ -3,6 +3,11 @@
 One module for both facts so that every layer (events, profiles, ranking, collaborative signals,
 A/B counts, the API's event schema, the receivers) reads them from the same place: a new kind of
 interaction is one line in ``KIND_RULES``, a new way to identify a customer one change to ``Owner``.
+
+An anonymous customer is known by a *pseudonym* of their session (``session_customer_key``), never
+by the session key itself: a session key is a credential (whoever sends it as the session cookie is
+signed in as its owner), so no stylerec table, log line, cache key or admin page ever holds one.
+A signed-in customer is known by their user alone.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from django.db import models
 from django.db.models import Q
+from django.utils.crypto import salted_hmac
 
 
 class InteractionKind(models.TextChoices):
@@ -39,7 +45,9 @@ KIND_RULES: dict[str, KindRule] = {
     InteractionKind.VIEW: KindRule(1.0, True, False, False),
     InteractionKind.CLICK: KindRule(2.0, True, True, True),
     InteractionKind.CART: KindRule(3.0, True, True, True),
-    InteractionKind.PURCHASE: KindRule(4.0, True, True, True),
+    # Purchases come only from the store's order hook (services.orders.order_record), never from
+    # a page or API event: a client can post anything (see SERVER_ONLY_KINDS).
+    InteractionKind.PURCHASE: KindRule(4.0, True, False, True),
     # A search names no product; its words feed the inferred styles.
     InteractionKind.SEARCH: KindRule(0.0, True, False, False),
 }
@@ -51,6 +59,12 @@ INTERACTION_WEIGHTS: dict[str, float] = {
 }
 PROFILE_KINDS = frozenset(str(kind) for kind, rule in KIND_RULES.items() if rule.changes_profile)
 PAGE_POSTABLE_KINDS = tuple(str(kind) for kind, rule in KIND_RULES.items() if rule.page_postable)
+# Kinds that only server code records: the page and API event endpoints answer 400 with this message.
+SERVER_ONLY_KINDS = frozenset({str(InteractionKind.PURCHASE)})
+SERVER_ONLY_MESSAGE = (
+    "Purchases are not recorded from client events: the store records them when an order is placed "
+    "(stylerec.services.orders.order_record)."
+)
 AB_KINDS = tuple(str(kind) for kind, rule in KIND_RULES.items() if rule.ab_counted)
 
 RECENCY_HALF_LIFE_DAYS = 30.0
@@ -65,17 +79,84 @@ def recency_weight(
     return math.pow(0.5, age_days / half_life_days)
 
 
+# --- pseudonymous anonymous customers -------------------------------------------------------
+
+PSEUDONYM_PREFIX = "p"
+PSEUDONYM_LENGTH = 40  # the session_key columns' size: "p" + 39 hex digits (156 bits of the HMAC)
+_PSEUDONYM_SALT = "stylerec.customers.session_pseudonym"
+# Where a session keeps its pseudonym, so that it survives the new session key Django issues at
+# sign-in (``cycle_key``): what a visitor did before signing in stays "the current session's".
+SESSION_FIELD = "_stylerec_customer"
+
+
+def session_pseudonym(session_key: str) -> str:
+    """The pseudonym of a session key: a keyed hash (HMAC-SHA256 with a key derived from
+    ``SECRET_KEY``), so it cannot be turned back into the key, guessed without the secret, or sent
+    as a cookie to sign in. "" for no key."""
+    if not session_key:
+        return ""
+    digest = salted_hmac(_PSEUDONYM_SALT, session_key, algorithm="sha256").hexdigest()
+    return PSEUDONYM_PREFIX + digest[: PSEUDONYM_LENGTH - len(PSEUDONYM_PREFIX)]
+
+
+def is_pseudonym(value: Any) -> TypeGuard[str]:
+    """Whether ``value`` has the shape of a pseudonym (never that of a Django session key)."""
+    return (
+        isinstance(value, str)
+        and len(value) == PSEUDONYM_LENGTH
+        and value.startswith(PSEUDONYM_PREFIX)
+        and all(c in "0123456789abcdef" for c in value[len(PSEUDONYM_PREFIX) :])
+    )
+
+
+def session_customer_key(session: Any, *, create: bool = False) -> str:
+    """The pseudonymous key of the anonymous visitor behind ``session`` ("" when there is no
+    session yet and ``create`` is False: reads must not create sessions).
+
+    Made from the session key the first time and kept in the session, so that it stays the same
+    when Django gives the session a new key at sign-in."""
+    if session is None:
+        return ""
+    stored = session.get(SESSION_FIELD)
+    if is_pseudonym(stored):
+        return stored
+    if create and not session.session_key:
+        session.save()
+    key = session_pseudonym(session.session_key or "")
+    if key:
+        session[SESSION_FIELD] = key
+    return key
+
+
+def session_pre_sign_in_key(session: Any) -> str:
+    """The pseudonym a signed-in customer's session had while they were anonymous ("" if none):
+    what they did in this session before signing in is theirs to export and erase."""
+    stored = session.get(SESSION_FIELD) if session is not None else None
+    return stored if is_pseudonym(stored) else ""
+
+
+def session_customer_key_retire(session: Any) -> None:
+    """After erasure: the session forgets its pseudonym and gets a new key, so what this browser
+    does next cannot be linked to what was erased."""
+    if session is None:
+        return
+    session.pop(SESSION_FIELD, None)
+    if session.session_key:
+        session.cycle_key()
+
+
 @dataclass(frozen=True)
 class Owner:
-    """A customer: a signed-in user, else an anonymous session."""
+    """A customer: a signed-in user, else an anonymous session, by its pseudonym
+    (``session_customer_key``; the field keeps the columns' name ``session_key``)."""
 
     user_id: int | None = None
     session_key: str = ""
 
     @classmethod
     def of(cls, user: Any = None, session_key: str = "") -> Owner:
-        """The customer behind a request's ``user`` (authenticated or not) and session key; a
-        signed-in user is identified by the user alone."""
+        """The customer behind a request's ``user`` (authenticated or not) and anonymous key (what
+        ``stylerec.views.customer_of`` returns); a signed-in user is identified by the user alone."""
         if user is not None and getattr(user, "is_authenticated", False):
             return cls(user_id=int(user.pk))
         return cls(session_key=session_key or "")

@@ -7,7 +7,8 @@ its own product table by inheriting ``AbstractProduct``; everything else points 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Self
+import hashlib
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from django.apps import apps as django_apps
 from django.conf import settings
@@ -15,6 +16,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import class_prepared
+from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
 from stylerec.conf import DEFAULT_PRODUCT_MODEL, stylerec_settings
@@ -38,6 +41,14 @@ def get_product_model() -> type[AbstractProduct]:
         ) from exc
 
 
+# The ``session_key`` columns hold a pseudonym (stylerec.customers.session_customer_key), never a
+# session key: a session key signs its holder in.
+ANONYMOUS_KEY_HELP = (
+    "Pseudonym of an anonymous visitor's session (a keyed hash; it cannot sign anybody in). "
+    "Empty for signed-in customers."
+)
+
+
 class ArtifactStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     READY = "ready", "Ready"
@@ -46,18 +57,27 @@ class ArtifactStatus(models.TextChoices):
 
 
 class AbstractProduct(models.Model):
-    """stylerec's product columns. Hosts inherit this to keep their own product table."""
+    """stylerec's product columns. Hosts inherit this to keep their own product table.
+
+    Every column can be added to a table that already has rows without a question from
+    ``makemigrations`` (a default, or NULL): fields the host's model already has stay the host's;
+    the others start as "" (title, category), NULL (price: not known yet; stock: not tracked, so
+    shown as available) and the time of the migration (created_at). Forms still require a title,
+    a category and a price."""
 
     sku = models.CharField(max_length=64, blank=True, db_index=True, help_text="The store's own product id.")
-    title = models.CharField(max_length=255)
+    title = models.CharField(max_length=255, default="")
     description = models.TextField(blank=True)
-    category = models.CharField(max_length=100, db_index=True)
+    category = models.CharField(max_length=100, db_index=True, default="")
     brand = models.CharField(max_length=100, blank=True)
-    price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(0)])
-    stock = models.PositiveIntegerField(default=0)
+    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, validators=[MinValueValidator(0)])
+    # None = the store does not track stock for this product: it is shown (in_stock_only hides 0 only).
+    stock = models.PositiveIntegerField(
+        null=True, blank=True, default=None, help_text="Units in stock; empty = not tracked (shown)."
+    )
     image = models.ImageField(upload_to="products/", blank=True)
     is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     # --- artifacts computed by the pipeline (never edited by hand) ---------------------------
@@ -101,7 +121,23 @@ class AbstractProduct(models.Model):
 
     @property
     def in_stock(self) -> bool:
-        return self.stock > 0
+        """False only for a known stock of 0 (None: not tracked)."""
+        return self.stock is None or self.stock > 0
+
+
+def _product_index_names_fit(sender: type, **kwargs: Any) -> None:
+    """A host's product model inherits the HNSW indexes "<app label>_<model>_text_hnsw" and
+    "..._image_hnsw"; where that is longer than an index name may be (models.E034 stops
+    makemigrations), the name is cut and a hash of the full name keeps it unique and stable."""
+    if not issubclass(sender, AbstractProduct) or sender._meta.abstract:
+        return
+    for index in sender._meta.indexes:
+        if index.name and len(index.name) > index.max_name_length:
+            digest = hashlib.sha1(index.name.encode()).hexdigest()[:8]
+            index.name = f"{index.name[: index.max_name_length - 9]}_{digest}"
+
+
+class_prepared.connect(_product_index_names_fit)
 
 
 class Product(AbstractProduct):
@@ -155,11 +191,13 @@ class Review(models.Model):
         NEGATIVE = "negative", "Negative"
 
     product = models.ForeignKey(PRODUCT_MODEL, on_delete=models.CASCADE, related_name="stylerec_reviews")
+    # Deleting an account deletes its reviews (their text is the customer's): kept without an author
+    # they would each count as another customer in the product's rating (docs/privacy.md).
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.CASCADE,
         related_name="stylerec_reviews",
     )
     rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
@@ -205,7 +243,9 @@ class StylePreference(models.Model):
         on_delete=models.CASCADE,
         related_name="style_preferences",
     )
-    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+    session_key = models.CharField(
+        "anonymous customer", max_length=40, blank=True, db_index=True, help_text=ANONYMOUS_KEY_HELP
+    )
     style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="preferences")
     weight = models.FloatField(default=1.0, validators=[MinValueValidator(-1.0), MaxValueValidator(1.0)])
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.EXPLICIT)
@@ -253,6 +293,9 @@ class RankingProfile(models.Model):
     w_collaborative = models.FloatField("collaborative", default=0.7)
     w_popularity = models.FloatField("popularity / trend", default=0.2)
     w_freshness = models.FloatField("freshness", default=0.1)
+    # 0 until learned (stylerec_learn_weights): existing stores rank as before.
+    w_factor = models.FloatField("matrix factorisation (customers with your taste)", default=0.0)
+    w_sequence = models.FloatField("next-item (often bought next)", default=0.0)
     bias = models.FloatField(default=0.0, help_text="Intercept of learned profiles; does not change order.")
     # Rules and diversity.
     mmr_lambda = models.FloatField(
@@ -304,7 +347,9 @@ class Interaction(models.Model):
         on_delete=models.CASCADE,
         related_name="stylerec_interactions",
     )
-    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+    session_key = models.CharField(
+        "anonymous customer", max_length=40, blank=True, db_index=True, help_text=ANONYMOUS_KEY_HELP
+    )
     product = models.ForeignKey(
         PRODUCT_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="stylerec_interactions"
     )
@@ -315,6 +360,9 @@ class Interaction(models.Model):
         RankingProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     position = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The store's order behind a purchase: purchases come only from the order hook
+    # (``services.orders.order_record``), which fills it; empty for every other kind.
+    order_id = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
@@ -323,6 +371,7 @@ class Interaction(models.Model):
             models.Index(fields=["session_key", "created_at"]),
             models.Index(fields=["product", "kind"]),
             models.Index(fields=["kind", "created_at"]),
+            models.Index(fields=["order_id"], condition=~Q(order_id=""), name="stylerec_interaction_order"),
         ]
 
     def __str__(self) -> str:
@@ -340,7 +389,9 @@ class CustomerProfile(models.Model):
         on_delete=models.CASCADE,
         related_name="stylerec_profile",
     )
-    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+    session_key = models.CharField(
+        "anonymous customer", max_length=40, blank=True, db_index=True, help_text=ANONYMOUS_KEY_HELP
+    )
     text_vector = VectorField(dimensions=TEXT_DIM, null=True, blank=True)
     image_vector = VectorField(dimensions=IMAGE_DIM, null=True, blank=True)
     interaction_count = models.PositiveIntegerField(default=0)
@@ -358,6 +409,27 @@ class CustomerProfile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.user or self.session_key}"
+
+
+class CustomerLink(models.Model):
+    """The pseudonym a customer's session had before they signed in (recorded at sign-in when it
+    holds data): the anonymous rows stay anonymous, but are the customer's to export and erase, and
+    go when the account is deleted."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(
+        "anonymous customer", max_length=40, help_text="Pseudonym of the session before sign-in."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "session_key"], name="stylerec_customer_link_unique")
+        ]
+        indexes = [models.Index(fields=["session_key"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} was {self.session_key}"
 
 
 class ArtifactState(models.Model):

@@ -12,12 +12,17 @@ Which inputs changed is found by comparing with the values loaded from the datab
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.db.models.signals import post_delete, post_init, post_save
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in
+from django.db.models import Model
+from django.db.models.signals import post_delete, post_init, post_save, pre_delete
+from django.dispatch import Signal
 
 from stylerec.conf import stylerec_settings
-from stylerec.customers import PROFILE_KINDS
+from stylerec.customers import PROFILE_KINDS, session_pre_sign_in_key
 from stylerec.models import Interaction, Review, Style, StylePreference, get_product_model
 from stylerec.services.artifacts import (
     PRODUCT_IMAGE,
@@ -35,6 +40,7 @@ from stylerec.services.artifacts import (
     artifacts_request,
 )
 from stylerec.services.events import profile_refresh_is_handled
+from stylerec.services.privacy import customer_erase, customer_link_record
 from stylerec.services.queue import (
     AGGREGATES_UPDATE,
     ARTIFACTS_COMPUTE,
@@ -191,7 +197,12 @@ def _profile_refresh(user_id: int | None, session_key: str) -> None:
 def preference_changed(sender: Any, instance: StylePreference, raw: bool = False, **kwargs: Any) -> None:
     # Only the customer's own choices: inferred preferences are written by the profile refresh
     # itself, and reacting to those would refresh forever.
-    if _active(raw) and instance.source == StylePreference.Source.EXPLICIT:
+    # Nor inside ``profile_refresh_handled()`` (erasure, retention): the customer is gone.
+    if (
+        _active(raw)
+        and instance.source == StylePreference.Source.EXPLICIT
+        and not profile_refresh_is_handled()
+    ):
         _profile_refresh(instance.user_id, instance.session_key)
 
 
@@ -203,11 +214,26 @@ def interaction_saved(sender: Any, instance: Interaction, created: bool, raw: bo
     _profile_refresh(instance.user_id, instance.session_key)
 
 
+def user_deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A host deletes an account: erase everything stylerec holds about the customer (their
+    pre-sign-in sessions' data included) and recompute the ratings of the products they reviewed,
+    in the deleting transaction. Always, whatever ``AUTO_COMPUTE`` says: this is privacy, not
+    artifact computing."""
+    customer_erase(user_id=instance.pk)
+
+
+def user_signed_in(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+    """Remember the pseudonym the session had before sign-in (``customer_link_record``)."""
+    if user is not None and user.pk is not None:
+        key = session_pre_sign_in_key(getattr(request, "session", None))
+        customer_link_record(user_id=user.pk, session_key=key)
+
+
 def receivers_connect() -> None:
     """Connect everything (idempotent: dispatch uids). Runs when ``StyleRecConfig.ready()``
     imports this module, after the app registry is ready, so the swappable product model resolves."""
     product_model = get_product_model()
-    connections = [
+    connections: list[tuple[Signal, Callable[..., None], type[Model] | None]] = [
         (post_init, product_loaded, product_model),
         (post_save, product_saved, product_model),
         (post_delete, product_deleted, product_model),
@@ -220,6 +246,8 @@ def receivers_connect() -> None:
         (post_save, preference_changed, StylePreference),
         (post_delete, preference_changed, StylePreference),
         (post_save, interaction_saved, Interaction),
+        (pre_delete, user_deleting, get_user_model()),
+        (user_logged_in, user_signed_in, None),
     ]
     for signal, receiver, sender in connections:
         signal.connect(receiver, sender=sender, dispatch_uid=f"stylerec.{receiver.__name__}")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
+from django.utils.translation import get_language
+
 from stylerec.cache import cache_get_many, cache_set, recommendation_version_key
 from stylerec.conf import stylerec_settings
 from stylerec.customers import Owner
@@ -24,7 +26,17 @@ def recommendation_cache_key(request: RecommendationRequest) -> str:
     owner = Owner(user_id=request.user_id, session_key=request.session_key)
     category = hashlib.sha1((request.category or "").encode()).hexdigest()[:10] if request.category else "-"
     context = request.product_id or "-"
-    return f"rec:{owner.key}:{request.block}:{context}:{category}:{request.k}:{int(request.explain)}"
+    language = get_language() or "-"  # reasons are written in the language active while ranking
+    # What the blocks above on the page show changes what this one may repeat.
+    avoid = (
+        hashlib.sha1(",".join(map(str, sorted(request.avoid))).encode()).hexdigest()[:10]
+        if request.avoid
+        else "-"
+    )
+    return (
+        f"rec:{owner.key}:{request.block}:{context}:{category}:{request.k}:{int(request.explain)}:{language}"
+        f":{avoid}"
+    )
 
 
 def recommendations_for(request: RecommendationRequest) -> RecommendationResult:

@@ -17,6 +17,7 @@ from celery import shared_task
 
 from stylerec.services import (
     artifacts,
+    privacy,
     profiles,
     styled,  # noqa: F401  (registers the "styled" artifact kind)
 )
@@ -32,6 +33,7 @@ from stylerec.services.queue import (  # noqa: F401  (the names and routing, imp
     AGGREGATES_UPDATE,
     ARTIFACTS_COMPUTE,
     ARTIFACTS_SWEEP,
+    EVENTS_PRUNE,
     GPU_TASKS,
     PROFILE_REFRESH,
     PUBLISH_RETRY,
@@ -88,3 +90,15 @@ def artifacts_sweep(max_tasks: int = 200) -> int:
     """Enqueue batches for whatever is pending or stale: recovers work whose message never made it
     to the broker (Redis was down during the save). Run by beat every few minutes."""
     return artifacts.artifacts_sweep(max_tasks=max_tasks)
+
+
+# Deleting a year of events from a large store's table takes a while; it goes in batches that
+# commit, so a run cut short by the limit is finished by the next.
+PRUNE_LIMITS = {"soft_time_limit": 900, "time_limit": 960}
+
+
+@shared_task(name=EVENTS_PRUNE, **_RELIABLE, **PRUNE_LIMITS)
+def events_prune() -> dict[str, int]:
+    """Delete raw events older than ``STYLEREC["EVENT_RETENTION_DAYS"]`` (and what anonymous
+    visitors left that has not changed since). Run by beat once a day."""
+    return privacy.events_prune()

@@ -53,3 +53,33 @@ def make_review(product, **fields: Any) -> Review:
     fields.setdefault("rating", 5)
     fields.setdefault("text", "Great quality, fits well.")
     return Review.objects.create(product=product, **fields)
+
+
+def make_order(*product_ids: int, user: Any = None, session_key: str = "", **fields: Any) -> list:
+    """Purchases through the store's order hook (the only way a purchase is recorded)."""
+    from stylerec.services.orders import order_record
+
+    return order_record(
+        user=user,
+        session_key=session_key,
+        product_ids=product_ids,
+        order_id=fields.pop("order_id", f"order-{next(_counter)}"),
+        **fields,
+    )
+
+
+def make_established(user: Any = None, *, session_key: str = "", days: float = 90.0) -> None:
+    """Make a customer look established (full trust, ``stylerec.trust``): their first recorded
+    interaction is ``days`` old. The row names no product, so it moves no signal."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from stylerec.models import Interaction
+
+    Interaction.objects.create(
+        user=user,
+        session_key="" if user is not None else session_key,
+        kind="impression",
+        created_at=timezone.now() - timedelta(days=days),
+    )

@@ -9,16 +9,20 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from stylerec.api.permissions import IsStaff, ReadAnyoneWriteSignedIn
+from stylerec.api.schema import SchemaMixin, extend_schema
 from stylerec.api.serializers import (
+    CustomerErasureSerializer,
+    CustomerExportSerializer,
     EventResultSerializer,
     EventSerializer,
     ProductDetailSerializer,
@@ -28,13 +32,14 @@ from stylerec.api.serializers import (
     ReviewSerializer,
     StaffRecommendationQuerySerializer,
     StylePreferencesSerializer,
+    images_withheld_prime,
 )
-from stylerec.api.throttling import StylerecScopedRateThrottle
+from stylerec.api.throttling import StylerecScopedRateThrottle, ThrottleMessageMixin
 from stylerec.conf import stylerec_settings
-from stylerec.customers import Owner
+from stylerec.customers import Owner, session_customer_key_retire
 from stylerec.models import StylePreference, get_product_model
-from stylerec.ranking.types import RecommendationRequest, RecommendationResult
-from stylerec.views import click_url_for, customer_of
+from stylerec.ranking.types import BLOCKS, RecommendationRequest, RecommendationResult
+from stylerec.views import click_url_for, customer_keys_of, customer_of
 
 
 def result_data(result: RecommendationResult, *, context: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +59,8 @@ def result_data(result: RecommendationResult, *, context: dict[str, Any]) -> dic
                 "contributions": item.contributions,
             }
         )
+    # Whose photos are withheld (quarantined or not checked yet), for all items in one query.
+    images_withheld_prime(context, [item.product for item in result.items])
     payload = {
         "block": result.block,
         "profile_id": result.profile_id,
@@ -71,17 +78,27 @@ def _recommend(request: RecommendationRequest, *, context: dict[str, Any]) -> Re
     return Response(result_data(recommendations_for(request), context=context))
 
 
+# As the query serializers validate them; an integer or enum parameter given empty (?k=) is a 400.
+# k's maximum is MAX_K, filled in when the schema is generated (stylerec.api.schema).
+ID_PARAM = {"type": "integer", "minimum": 1, "maximum": 2**62}
+_EMPTY_IS_400 = " Leave it out for the default; given empty it is a 400."
 _RECOMMENDATION_PARAMS = [
     OpenApiParameter(
-        "block", OpenApiTypes.STR, enum=list(RecommendationQuerySerializer().fields["block"].choices)
+        "block", OpenApiTypes.STR, enum=list(BLOCKS), description="Default for_you." + _EMPTY_IS_400
     ),
-    OpenApiParameter("product_id", OpenApiTypes.INT, description="The product being viewed (context)."),
-    OpenApiParameter("k", OpenApiTypes.INT, description="How many items (1..MAX_K)."),
-    OpenApiParameter("category", OpenApiTypes.STR, description="Only this category."),
+    OpenApiParameter("product_id", ID_PARAM, description="The product being viewed (context)."),
+    OpenApiParameter(
+        "k",
+        {"type": "integer", "minimum": 1},
+        description="How many items (1..MAX_K; default DEFAULT_K)." + _EMPTY_IS_400,
+    ),
+    OpenApiParameter(
+        "category", {"type": "string", "maxLength": 100}, description="Only this category (empty: all)."
+    ),
 ]
 
 
-class RecommendationsView(APIView):
+class RecommendationsView(SchemaMixin, APIView):
     """The signed-in customer's (or the anonymous session's) recommendations for one block."""
 
     permission_classes = [AllowAny]
@@ -105,7 +122,7 @@ class RecommendationsView(APIView):
         )
 
 
-class StaffRecommendationsView(APIView):
+class StaffRecommendationsView(SchemaMixin, APIView):
     """Staff only: any customer's recommendations, with per-signal contributions."""
 
     permission_classes = [IsStaff]
@@ -113,9 +130,13 @@ class StaffRecommendationsView(APIView):
     @extend_schema(
         parameters=[
             *_RECOMMENDATION_PARAMS,
-            OpenApiParameter("user_id", OpenApiTypes.INT, description="The customer (omit for anonymous)."),
-            OpenApiParameter("session_key", OpenApiTypes.STR, description="An anonymous session instead."),
-            OpenApiParameter("profile_id", OpenApiTypes.INT, description="Force a ranking profile."),
+            OpenApiParameter("user_id", ID_PARAM, description="The customer (omit for anonymous)."),
+            OpenApiParameter(
+                "session_key",
+                {"type": "string", "maxLength": 40},
+                description="An anonymous customer instead: their pseudonym, as the admin shows it.",
+            ),
+            OpenApiParameter("profile_id", ID_PARAM, description="Force a ranking profile."),
             OpenApiParameter("explain", OpenApiTypes.BOOL, description="Fill contributions (default true)."),
         ],
         responses=RecommendationResultSerializer,
@@ -139,8 +160,9 @@ class StaffRecommendationsView(APIView):
         )
 
 
-class EventCreateView(APIView):
-    """Record an event (impression, click, add to cart, purchase, ...) for the current customer."""
+class EventCreateView(SchemaMixin, ThrottleMessageMixin, APIView):
+    """Record an event (impression, view, click, add to cart, search) for the current customer.
+    Purchases are not events: the store records them with ``services.orders.order_record``."""
 
     permission_classes = [AllowAny]
     throttle_classes = [StylerecScopedRateThrottle]
@@ -169,7 +191,7 @@ class EventCreateView(APIView):
         )
 
 
-class MyStylesView(APIView):
+class MyStylesView(SchemaMixin, APIView):
     """The current customer's explicit style preferences (anonymous visitors: their session's)."""
 
     permission_classes = [AllowAny]
@@ -212,7 +234,38 @@ class MyStylesView(APIView):
         return Response(StylePreferencesSerializer(self._data(owner)).data)
 
 
-class ProductListView(generics.ListAPIView):
+class MyDataExportView(SchemaMixin, APIView):
+    """Everything stylerec holds about the current customer (anonymous visitors: their session's):
+    events, style preferences, reviews, profiles and the preferences derived from them."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=CustomerExportSerializer)
+    def get(self, request: Request) -> Response:
+        from stylerec.services.privacy import customer_export
+
+        user, keys = customer_keys_of(request)
+        data = customer_export(user_id=user.pk if user is not None else None, session_keys=keys)
+        return Response(CustomerExportSerializer(data).data)
+
+
+class MyDataEraseView(SchemaMixin, APIView):
+    """Erase everything stylerec holds about the current customer, what they did before signing
+    in included, and recompute the ratings of the products they reviewed. The account stays."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=None, responses=CustomerErasureSerializer)
+    def post(self, request: Request) -> Response:
+        from stylerec.services.privacy import customer_erase
+
+        user, keys = customer_keys_of(request)
+        result = customer_erase(user_id=user.pk if user is not None else None, session_keys=keys)
+        session_customer_key_retire(getattr(request, "session", None))
+        return Response(CustomerErasureSerializer(result).data)
+
+
+class ProductListView(SchemaMixin, generics.ListAPIView):
     serializer_class = ProductSerializer
     permission_classes = [AllowAny]
 
@@ -220,7 +273,7 @@ class ProductListView(generics.ListAPIView):
         return get_product_model().objects.filter(is_active=True).order_by("id")
 
 
-class ProductDetailView(generics.RetrieveAPIView):
+class ProductDetailView(SchemaMixin, generics.RetrieveAPIView):
     """A product with its artifact states (embeddings, styles, sentiment) and styled images."""
 
     serializer_class = ProductDetailSerializer
@@ -230,7 +283,7 @@ class ProductDetailView(generics.RetrieveAPIView):
         return get_product_model().objects.filter(is_active=True).prefetch_related("styled_images__style")
 
 
-class ProductReviewsView(generics.ListCreateAPIView):
+class ProductReviewsView(SchemaMixin, ThrottleMessageMixin, generics.ListCreateAPIView):
     """Reviews of one product; signed-in customers add one (rating 1-5, non-empty text)."""
 
     serializer_class = ReviewSerializer
@@ -244,7 +297,7 @@ class ProductReviewsView(generics.ListCreateAPIView):
     def get_queryset(self):
         return self._product().stylerec_reviews.select_related("user").order_by("-created_at")
 
-    def perform_create(self, serializer: ReviewSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer) -> None:  # a ReviewSerializer
         from stylerec.services.reviews import review_create
 
         data = serializer.validated_data

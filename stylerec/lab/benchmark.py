@@ -20,6 +20,14 @@ How each number is made:
   Accuracy change: mean cosine between fp32 and int8 vectors for encoders; accuracy on held-out
   labelled reviews (``stylerec.lab.datasets``) for sentiment; mean absolute weight change for style
   scorers.
+* **text backends** (``TransformerTextEncoder`` on a CPU): today's torch path, the ONNX export run
+  by onnxruntime (the default), torch dynamic int8 and ONNX dynamic int8 are loaded together and
+  timed *side by side*: for each batch size every candidate gets one warm-up call, then the
+  ``repeats`` timed calls go round the candidates in turn, so a busy machine slows them all alike.
+  Each row's note gives its median against torch fp32's from the same rounds (``x1.52``), which
+  holds on a loaded machine where the absolute items/s do not. Fidelity: mean and min cosine of
+  each candidate's vectors to torch fp32's on ``FIDELITY_TEXTS`` reviews. load_s and peak_rss_mb
+  are each backend's own load, torch's first (so onnx's RSS leaves out the libraries torch loaded).
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ class Row:
     accuracy: dict[str, float] = field(default_factory=dict)
     note: str = ""
     input_px: int | None = None  # side of the square input images, for image kinds
+    backend: str = ""  # what ran the model where there is a choice ("torch", "onnx")
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -403,6 +412,10 @@ def benchmark_kind(
     class_path = getattr(stylerec_settings, class_setting)
     rows: list[Row] = []
     for device in devices:
+        if kind == "text" and device == "cpu" and _is_transformer_text_encoder(class_path):
+            options = dict(getattr(stylerec_settings, options_setting) or {})
+            rows += text_backend_rows(class_path, options, batch_sizes, repeats, quantize, log)
+            continue
         if device == "cpu":
             factory: Callable[[], Any] = lambda: registry.get(kind)  # noqa: E731 - what the app runs
         else:
@@ -530,6 +543,161 @@ def _int8_rows(
     return rows
 
 
+# --- text backends, side by side -------------------------------------------------------------------
+
+FIDELITY_TEXTS = 128
+
+
+def _is_transformer_text_encoder(class_path: str) -> bool:
+    from stylerec.conf import stylerec_settings
+    from stylerec.ml.text import TransformerTextEncoder
+
+    try:
+        cls = stylerec_settings.import_class("TEXT_ENCODER")
+    except Exception:  # noqa: BLE001 - the generic path reports a broken setting
+        return False
+    return isinstance(cls, type) and issubclass(cls, TransformerTextEncoder)
+
+
+def onnx_int8_copy(encoder: Any, folder: str, *, keep_ffn_output: bool = False) -> tuple[Any, int]:
+    """A shallow copy of an ONNX-backed ``TransformerTextEncoder`` running a dynamically quantized
+    copy of its export (int8 weights per output channel, ``onnxruntime.quantization``), written to
+    ``folder``; and how many MatMuls were quantized. ``keep_ffn_output`` leaves the feed-forward
+    output projections in fp32 (where int8 loses the most)."""
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source = encoder.onnx_path()
+    graph = onnx.load(str(source), load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+    matmuls = [n for n in graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)]
+    keep = [
+        n.name
+        for n in matmuls
+        if keep_ffn_output and "/output/dense/" in n.name and "/attention/" not in n.name
+    ]
+    target = os.path.join(folder, f"int8{'-ffn-fp32' if keep_ffn_output else ''}.onnx")
+    quantize_dynamic(
+        str(source), target, weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=keep
+    )
+    session = encoder._session
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = session.get_session_options().intra_op_num_threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    q = copy.copy(encoder)
+    q._session = ort.InferenceSession(target, options, providers=["CPUExecutionProvider"])
+    return q, len(matmuls) - len(keep)
+
+
+def cosine_agreement(reference: Any, other: Any) -> dict[str, float]:
+    import numpy as np
+
+    a, b = np.asarray(reference, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return {
+        "mean_cosine_to_torch_fp32": round(float(cos.mean()), 6),
+        "min_cosine_to_torch_fp32": round(float(cos.min()), 6),
+    }
+
+
+def text_backend_rows(
+    class_path: str,
+    options: dict[str, Any],
+    batch_sizes: Sequence[int],
+    repeats: int,
+    quantize: bool,
+    log: Callable[[str], None] = print,
+) -> list[Row]:
+    """The text encoder's backends measured side by side (module docstring, "text backends")."""
+    import tempfile
+
+    from stylerec.ml.text import TransformerTextEncoder
+
+    options = {k: v for k, v in options.items() if k != "backend"}
+    # (label, backend, precision, encoder, load_s, peak_rss_mb, note)
+    candidates: list[tuple[str, str, str, Any, float | None, float | None, str]] = []
+    for backend in ("torch", "onnx"):
+        encoder = TransformerTextEncoder(**options, backend=backend)
+        fresh = backend == "onnx" and not encoder.onnx_path().is_file()
+        with PeakRss() as mem:
+            t0 = time.perf_counter()
+            encoder.load()
+            load_s = time.perf_counter() - t0
+        note = "exported in this run (load_s includes the export); " if fresh else ""
+        if encoder.backend != backend:
+            note += f"{backend} unavailable, ran {encoder.backend}; "
+        candidates.append((f"{backend} fp32", encoder.backend, "fp32", encoder, load_s, mem.peak_mb, note))
+    torch_fp32, onnx_fp32 = candidates[0][3], candidates[1][3]
+    tmp = tempfile.TemporaryDirectory()
+    if quantize:
+        runs = linear_layers_run(torch_fp32, make_call("text", torch_fp32, 2))
+        t0 = time.perf_counter()
+        candidates.append(
+            (
+                "torch int8",
+                "torch",
+                "int8",
+                int8_copy(torch_fp32),
+                time.perf_counter() - t0,
+                None,
+                f"torch.ao dynamic int8, {runs} Linear calls per 2-item forward quantized; ",
+            )
+        )
+        if onnx_fp32.backend == "onnx":
+            for keep in (False, True):
+                t0 = time.perf_counter()
+                q, n = onnx_int8_copy(onnx_fp32, tmp.name, keep_ffn_output=keep)
+                what = f"onnxruntime dynamic int8 per channel, {n} MatMuls"
+                what += " (feed-forward output projections kept fp32)" if keep else ""
+                candidates.append(
+                    ("onnx int8", "onnx", "int8", q, time.perf_counter() - t0, None, what + "; ")
+                )
+    try:
+        fidelity_texts = sample_texts(FIDELITY_TEXTS)
+        reference = torch_fp32.encode(fidelity_texts)
+        agreement = [cosine_agreement(reference, c[3].encode(fidelity_texts)) for c in candidates]
+        rows: list[Row] = []
+        for n in batch_sizes:
+            log(f"  text cpu batch {n}: {', '.join(c[0] for c in candidates)} side by side")
+            calls = [make_call("text", c[3], n) for c in candidates]
+            for call in calls:  # warm-up
+                call()
+            times: list[list[float]] = [[] for _ in candidates]
+            for _ in range(repeats):
+                for i, call in enumerate(calls):
+                    t0 = time.perf_counter()
+                    call()
+                    times[i].append(time.perf_counter() - t0)
+            medians = [statistics.median(t) for t in times]
+            for (_, backend, precision, encoder, load_seconds, peak, note), median, agree in zip(
+                candidates, medians, agreement, strict=True
+            ):
+                rows.append(
+                    Row(
+                        "text",
+                        class_path,
+                        str(encoder.version),
+                        "cpu",
+                        precision,
+                        n,
+                        round(items_per_call("text", n) / median, 2),
+                        round(median * n / items_per_call("text", n), 4),
+                        repeats,
+                        None if load_seconds is None else round(load_seconds, 2),
+                        peak,
+                        accuracy={**agree, "fidelity_texts": len(fidelity_texts)},
+                        note=f"{note}x{medians[0] / median:.2f} vs torch fp32 (side by side, same rounds)",
+                        backend=backend,
+                    )
+                )
+        return rows
+    finally:
+        tmp.cleanup()
+
+
 def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "python": platform.python_version(),
@@ -579,6 +747,8 @@ def summarise(rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
                 "input_px": best.input_px,
                 "met": bool(best.items_per_s and best.items_per_s >= goal),
             }
+            if best.backend:
+                out[kind]["backend"] = best.backend
     return out
 
 
@@ -606,7 +776,7 @@ def format_table(rows: Sequence[Row]) -> str:
             (
                 r.kind,
                 r.device,
-                r.precision,
+                f"{r.precision} ({r.backend})" if r.backend else r.precision,
                 str(r.input_px or "-"),
                 str(r.batch_size or "-"),
                 "-" if r.items_per_s is None else f"{r.items_per_s:.1f}",

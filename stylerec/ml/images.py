@@ -9,6 +9,9 @@ paths, file objects or PIL images of any mode into them. What it guards against 
 * **broken files**: non-images (even with an image extension), truncated or corrupt data are
   decoded fully here (``Image.load``), so the error is raised now, as ``ImageInputError``, and not
   later inside a model.
+* **memory of a batch**: ``open_image`` reads and checks the header only (``Image.size``, no pixel
+  decoded) and ``decode_image`` decodes later, so the artifact engine can size a model call by the
+  pixels it will decode (``STYLEREC["MAX_BATCH_PIXELS"]``) before decoding any of them.
 * **modes**: CMYK, palette with transparency, 16/32-bit integer and float greyscale, 1-bit,
   alpha (composited on white, the usual product-photo background), LAB/HSV/YCbCr.
 * **animations**: the first frame is used.
@@ -19,9 +22,11 @@ Tiny images (even 1x1) are valid; each model resizes to its own input size.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,7 +46,6 @@ def load_image(
 
     Raises ``ImageInputError`` for anything that is not a usable image. Limits default to the
     ``MAX_IMAGE_BYTES`` and ``MAX_IMAGE_PIXELS`` settings."""
-    max_bytes = int(max_bytes if max_bytes is not None else model_setting("MAX_IMAGE_BYTES"))
     max_pixels = int(max_pixels if max_pixels is not None else model_setting("MAX_IMAGE_PIXELS"))
     if isinstance(source, Image.Image):
         _check_pixels(source.size, max_pixels)
@@ -49,19 +53,79 @@ def load_image(
             return to_rgb(source)
         except OSError as exc:  # a lazily opened image whose data turns out truncated
             raise ImageInputError(f"The image data is truncated or corrupt: {exc}") from exc
+    return open_image(source, max_bytes=max_bytes, max_pixels=max_pixels).decode()
+
+
+class OpenedImage:
+    """An image file whose header was read and checked, no pixel decoded yet (``open_image``).
+
+    It keeps the file's bytes (at most ``MAX_IMAGE_BYTES``), not a PIL image: a PIL image keeps its
+    pixels once loaded, so a batch of opened images would end up holding every decoded one."""
+
+    __slots__ = ("data", "size", "image_format", "max_pixels")
+
+    def __init__(self, data: bytes, size: tuple[int, int], image_format: str | None, max_pixels: int) -> None:
+        self.data, self.size, self.image_format, self.max_pixels = data, size, image_format, max_pixels
+
+    @property
+    def pixels(self) -> int:
+        return self.size[0] * self.size[1]
+
+    def decode(self) -> Image.Image:
+        """The RGB image, decoded now (``ImageInputError`` when the data is truncated or corrupt)."""
+        Image.MAX_IMAGE_PIXELS = self.max_pixels
+        with _image_errors(self.max_pixels):
+            img = Image.open(io.BytesIO(self.data))
+            _check_pixels(img.size, self.max_pixels)
+            img.seek(0)  # first frame of an animation
+            img.load()  # decode now: truncated or corrupt data fails here, not in a model
+            return to_rgb(img)
+
+    def __repr__(self) -> str:
+        return f"<OpenedImage {self.image_format} {self.size[0]}x{self.size[1]}, {len(self.data):,} bytes>"
+
+
+def open_image(
+    source: ImageSource, *, max_bytes: int | None = None, max_pixels: int | None = None
+) -> OpenedImage:
+    """An image read (at most ``MAX_IMAGE_BYTES``) and checked from its header (a format Pillow
+    reads, at most ``MAX_IMAGE_PIXELS``) without decoding a pixel; ``decode_image`` decodes it.
+    Its ``pixels`` are what decoding will cost."""
+    max_bytes = int(max_bytes if max_bytes is not None else model_setting("MAX_IMAGE_BYTES"))
+    max_pixels = int(max_pixels if max_pixels is not None else model_setting("MAX_IMAGE_PIXELS"))
     data = _read_bytes(source, max_bytes)
     if not data:
         raise ImageInputError("The image file is empty.")
     # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; we check ourselves below with
     # a clear message, and keep Pillow's guard in step for any other Pillow use in this process.
     Image.MAX_IMAGE_PIXELS = max_pixels
+    with _image_errors(max_pixels):
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            _check_pixels(img.size, max_pixels)
+            size, image_format = img.size, img.format
+    return OpenedImage(data, size, image_format, max_pixels)
+
+
+def decode_image(image: OpenedImage | Image.Image) -> Image.Image:
+    """The RGB image of an ``open_image`` result (or of a PIL image), decoded now."""
+    return image.decode() if isinstance(image, OpenedImage) else load_image(image)
+
+
+def image_pixels(image: OpenedImage | Image.Image | None) -> int:
+    """How many pixels decoding ``image`` costs (0 for None), from its header."""
+    if image is None:
+        return 0
+    width, height = image.size
+    return int(width) * int(height)
+
+
+@contextlib.contextmanager
+def _image_errors(max_pixels: int) -> Iterator[None]:
+    """Pillow's ways of saying "bad image", as ``ImageInputError``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            _check_pixels(img.size, max_pixels)
-            img.seek(0)  # first frame of an animation
-            img.load()  # decode now: truncated or corrupt data fails here, not in a model
+            yield
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -73,7 +137,6 @@ def load_image(
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
         # Pillow reports truncation and bad data as OSError, some plugins as SyntaxError/ValueError.
         raise ImageInputError(f"The image file is truncated or corrupt: {exc}") from exc
-    return to_rgb(img)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

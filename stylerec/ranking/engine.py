@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from stylerec.customers import Owner
 from stylerec.models import RankingProfile, Style, get_product_model
 from stylerec.ranking.candidates import (
@@ -27,6 +29,7 @@ from stylerec.ranking.collaborative import (
 from stylerec.ranking.context import CustomerContext, context_load
 from stylerec.ranking.diversity import mmr_select
 from stylerec.ranking.explain import reasons_for
+from stylerec.ranking.latent import latent_lookup, latent_signals
 from stylerec.ranking.profiles import profile_for_request
 from stylerec.ranking.rules import Rules, boosts_for, rules_parse
 from stylerec.ranking.scoring import fuse, profile_for_block
@@ -40,6 +43,8 @@ from stylerec.ranking.types import (
 )
 
 MAX_STYLE_SEARCHES = 3  # preferred styles searched by vector per request
+# A block repeats at most this share of its k from the blocks above it on the page (request.avoid).
+REPEAT_SHARE = 0.25
 
 
 @dataclass
@@ -246,11 +251,13 @@ def recommend(
         exclude_ids=frozenset(exclude),
         blocked_categories=rules.blocked_categories,
     )
-    pool_size = max(int(profile.candidate_pool), 4 * k, 20)
+    avoid = frozenset(request.avoid) - exclude
+    # The pool grows by what may be held back as a repeat, so that k still holds without them.
+    pool_size = max(int(profile.candidate_pool), 4 * k, 20) + len(avoid)
     # Both neighbour relations of every seed in one cache round trip, shared by generation and scoring.
     lookup, extra = neighbours_lookup(product_ids=collab_seeds(ctx), extra_keys=[POPULARITY_MAX_KEY])
     gen = GENERATORS[request.block](ctx=ctx, filters=filters, pool=pool_size, lookup=lookup)
-    if len(gen.ids) < k and request.block not in NO_FALLBACK:
+    if len([pid for pid in gen.ids if pid not in avoid]) < k and request.block not in NO_FALLBACK:
         before = len(gen.ids)
         gen.add(candidates_trending(filters=filters, limit=pool_size))
         if len(gen.ids) > before:
@@ -266,6 +273,7 @@ def recommend(
         k=k,
         lookup=lookup,
         popularity_max_cached=extra[POPULARITY_MAX_KEY],
+        avoid=avoid,
     )
     return RecommendationResult(
         block=request.block,
@@ -287,6 +295,7 @@ def _rank(
     k: int,
     lookup: dict[str, Neighbours],
     popularity_max_cached: float | None,
+    avoid: frozenset[int] = frozenset(),
 ) -> list[RecommendedItem]:
     ids = pins + [pid for pid in gen.ids if pid not in set(pins)]
     if not ids or k == 0:
@@ -297,6 +306,17 @@ def _rank(
         seeds = {ctx.viewed.id: 1.0}
     neighbours = {relation: lookup.get(relation, {}) for relation in gen.relations}
     collaborative = collaborative_scores(pool=pool, seeds=seeds, neighbours=neighbours)
+    factor = sequence = None
+    if ctx.recent and (float(profile.w_factor or 0.0) or float(profile.w_sequence or 0.0)):
+        # read only when a weight uses them: a profile without them costs no cache round trip
+        customer = [(seed.id, seed.weight) for seed in ctx.recent]
+        inputs = latent_lookup(
+            product_ids=[*pool.ids.tolist(), *(pid for pid, _ in customer)],
+            recent=[pid for pid, _ in customer],
+        )
+        factor, sequence, pool.sequence_seed = latent_signals(
+            inputs=inputs, pool_ids=pool.ids.tolist(), customer=customer
+        )
     matrix, style_best = signal_matrix(
         pool=pool,
         ctx=ctx,
@@ -304,6 +324,8 @@ def _rank(
         collaborative=collaborative,
         popularity_max=popularity_max(cached=popularity_max_cached),
         freshness_half_life_days=profile.freshness_half_life_days,
+        factor=factor,
+        sequence=sequence,
     )
     fused, contributions = fuse(matrix, profile_for_block(profile, request.block))
     scores = fused + boosts_for(rules=rules, ids=pool.ids, categories=pool.categories)
@@ -318,6 +340,8 @@ def _rank(
         # every product shares the category when the request filters by one, so no cap then
         max_per_category=0 if request.category else int(profile.max_per_category),
         preselected=pinned,
+        repeats=np.array([int(pid) in avoid for pid in pool.ids], dtype=bool) if avoid else None,
+        max_repeats=int(k * REPEAT_SHARE),
     )
     products = (
         get_product_model()

@@ -13,6 +13,9 @@ sentiment      [-1, 1]  the product's Bayesian review ``sentiment_score`` (0 wit
 collaborative  [0, 1]   cosine-normalised co-occurrence with what the customer interacted with
 popularity     [0, 1]   log-scaled, time-decayed interaction count relative to the catalog maximum
 freshness      (0, 1]   0.5 ** (age in days / profile.freshness_half_life_days)
+factor         [-1, 1]  matrix factorisation (ALS): customer vector · product vector (``latent``)
+sequence       [0, 1]   how often customers went on to this product next after the customer's
+                        latest few products, recency-weighted (``latent``)
 =============  =======  ==================================================================
 
 A signal that cannot be computed (no profile vector, no viewed product ...) is 0, so it neither

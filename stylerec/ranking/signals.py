@@ -33,6 +33,7 @@ class CandidatePool:
     visual_history: np.ndarray  # cosine to the customer's image vector, nan when unknown
     visual_context: np.ndarray  # cosine to the viewed product's image, nan when unknown
     collab_seed: list[tuple[int, str] | None] = field(default_factory=list)  # (seed id, relation)
+    sequence_seed: list[int | None] = field(default_factory=list)  # the product this one often follows
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -89,6 +90,7 @@ def pool_load(*, product_ids: list[int], ctx: CustomerContext) -> CandidatePool:
         visual_history=column(10),
         visual_context=column(11),
         collab_seed=[None] * n,
+        sequence_seed=[None] * n,
     )
 
 
@@ -138,8 +140,11 @@ def signal_matrix(
     collaborative: np.ndarray,
     popularity_max: float,
     freshness_half_life_days: float,
+    factor: np.ndarray | None = None,
+    sequence: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str | None]]:
-    """The n × len(SIGNALS) matrix and, per product, the style slug behind its style signal."""
+    """The n × len(SIGNALS) matrix and, per product, the style slug behind its style signal.
+    ``factor`` and ``sequence`` come from ``ranking.latent`` (None: 0, the signal is off)."""
     n = len(pool)
     matrix = np.zeros((n, len(SIGNALS)))
     if ctx.text_vector is not None:
@@ -162,4 +167,8 @@ def signal_matrix(
         matrix[:, SIGNAL_INDEX["popularity"]] = np.log1p(np.maximum(pool.popularity, 0.0)) / scale
     half_life = max(float(freshness_half_life_days), 1e-6)
     matrix[:, SIGNAL_INDEX["freshness"]] = np.power(0.5, pool.age_days / half_life)
+    if factor is not None:
+        matrix[:, SIGNAL_INDEX["factor"]] = factor
+    if sequence is not None:
+        matrix[:, SIGNAL_INDEX["sequence"]] = sequence
     return np.clip(matrix, -1.0, 1.0), style_best

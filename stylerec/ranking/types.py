@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 BLOCKS = ("for_you", "similar", "in_your_style", "bought_together", "trending")
-SIGNALS = ("history", "context", "style", "visual", "sentiment", "collaborative", "popularity", "freshness")
+SIGNALS = (
+    "history", "context", "style", "visual", "sentiment", "collaborative", "popularity", "freshness",
+    "factor", "sequence",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,9 @@ class RecommendationRequest:
     category: str | None = None  # category filter
     profile_id: int | None = None  # force a RankingProfile (admin preview); else active/A-B
     explain: bool = False  # fill per-signal contributions (staff)
+    # Products the blocks above on the same page already show: at most a quarter of k of them are
+    # shown again (soft: the block refills from further candidates, and repeats only when short).
+    avoid: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@
   reviews moves nothing ten times. Reviews without an account count each (they cannot be told
   apart) but at the unverified weight.
 * **Verified purchases weigh more** than other reviews (``VERIFIED_WEIGHT`` vs ``UNVERIFIED_WEIGHT``).
+* **New accounts weigh less**: a signed-in author's review weighs × the author's trust
+  (``stylerec.trust``: account age and verified orders), and reviews by new authors together
+  weigh at most as much as the product's other reviews: forty reviews from accounts made today
+  give a product no sentiment score of its own, and barely move one that has honest reviews.
 * **Bayesian average** of review sentiment: the weighted mean is pulled toward the catalogue-wide
   mean sentiment by ``PRIOR_STRENGTH`` pseudo-reviews, so one glowing review on a new product does
   not outrank a hundred good ones; the pull fades as real reviews accumulate.
@@ -21,6 +25,7 @@ from django.db.models import Avg
 
 from stylerec.conf import stylerec_settings
 from stylerec.models import Review, get_product_model
+from stylerec.trust import LOW_TRUST, users_trust
 
 VERIFIED_WEIGHT = 1.0
 UNVERIFIED_WEIGHT = 0.5
@@ -60,15 +65,38 @@ def counted_reviews(*, product_id: int) -> list[Review]:
     return counted
 
 
+def review_weights(reviews: list[Review]) -> list[float]:
+    """Each counted review's weight: verified or not, × its author's trust (a review without an
+    account, which only staff or an import can make, × 1); reviews by new authors (trust below
+    ``LOW_TRUST``) together weigh at most as much as the others, and nothing on their own."""
+    trust = users_trust(user_ids=[r.user_id for r in reviews if r.user_id is not None])
+    weights, new = [], []
+    for r in reviews:
+        author = trust[r.user_id] if r.user_id is not None else 1.0
+        weights.append((VERIFIED_WEIGHT if r.verified_purchase else UNVERIFIED_WEIGHT) * author)
+        new.append(author < LOW_TRUST)
+    new_total = sum(w for w, is_new in zip(weights, new, strict=True) if is_new)
+    established = sum(weights) - new_total
+    if new_total > established:
+        scale = established / new_total
+        weights = [w * scale if is_new else w for w, is_new in zip(weights, new, strict=True)]
+    return weights
+
+
 def product_sentiment_aggregate(*, product_id: int) -> dict[str, float | int | None]:
     """Recompute and store one product's ``sentiment_score``, ``rating_average``, ``review_count``."""
     reviews = counted_reviews(product_id=product_id)
-    weights = [VERIFIED_WEIGHT if r.verified_purchase else UNVERIFIED_WEIGHT for r in reviews]
+    weights = review_weights(reviews)
+    total = sum(weights)
     rating_average = (
-        sum(w * r.rating for w, r in zip(weights, reviews, strict=True)) / sum(weights) if reviews else None
+        sum(w * r.rating for w, r in zip(weights, reviews, strict=True)) / total
+        if total > 0
+        else (sum(r.rating for r in reviews) / len(reviews) if reviews else None)  # what they say
     )
     scored = [
-        (w, r.sentiment_score) for w, r in zip(weights, reviews, strict=True) if r.sentiment_score is not None
+        (w, r.sentiment_score)
+        for w, r in zip(weights, reviews, strict=True)
+        if r.sentiment_score is not None and w > 0
     ]
     sentiment = None
     if scored:

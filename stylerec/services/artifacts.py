@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connections, models, router, transaction
@@ -119,6 +119,92 @@ def image_file_load(field_file: Any) -> Any:
             return load_image(fh)
     except FileNotFoundError as exc:
         raise ImageInputError(f"The image file {field_file.name!r} is missing from storage.") from exc
+
+
+def image_file_open(field_file: Any) -> Any:
+    """The image of an ImageField read and checked from its header, not decoded yet
+    (``stylerec.ml.images.OpenedImage``); ``NoInput`` when there is none. The engine decodes it
+    just before the model call whose pixel budget it fits (``MAX_BATCH_PIXELS``)."""
+    from stylerec.ml.images import open_image
+
+    if not field_file or not field_file.name:
+        raise NoInput
+    try:
+        with field_file.storage.open(field_file.name, "rb") as fh:
+            return open_image(fh)
+    except FileNotFoundError as exc:
+        raise ImageInputError(f"The image file {field_file.name!r} is missing from storage.") from exc
+
+
+# --- quarantine: product photos that failed the image check are not shown ----------------------
+
+# Why a product's photo is withheld (``images_withheld``).
+IMAGE_QUARANTINED = "quarantined"  # the worker could not use this very file (bomb, truncated, not an image)
+IMAGE_CHECKING = "checking"  # a new file, not checked yet: its check is queued
+# Reason codes of an artifact state, safe to show anyone (the error text is for staff only).
+REASON_IMAGE_TOO_LARGE = "image_too_large"
+REASON_IMAGE_MISSING = "image_missing"
+REASON_IMAGE_UNREADABLE = "image_unreadable"
+REASON_PROCESSING_ERROR = "processing_error"
+REASON_CODES = (
+    REASON_IMAGE_TOO_LARGE,
+    REASON_IMAGE_MISSING,
+    REASON_IMAGE_UNREADABLE,
+    REASON_PROCESSING_ERROR,
+)
+_IMAGE_ERROR = f"{ImageInputError.__name__}:"
+
+
+def artifact_reason(*, status: str, error: str) -> str:
+    """The public reason code of an artifact state: "" unless it failed, else one of
+    ``REASON_CODES``. The error text itself may name files, limits and library internals."""
+    if status != ArtifactStatus.FAILED:
+        return ""
+    if not error.startswith(_IMAGE_ERROR):
+        return REASON_PROCESSING_ERROR
+    if "missing from storage" in error:
+        return REASON_IMAGE_MISSING
+    if "limit" in error or "larger than" in error:
+        return REASON_IMAGE_TOO_LARGE
+    return REASON_IMAGE_UNREADABLE
+
+
+def images_withheld(products: Iterable[Any]) -> dict[int, str]:
+    """{product pk: why} for products whose photo must not be shown (blocks, the API, the demo's
+    pages): ``IMAGE_QUARANTINED`` when the ``product.image`` artifact of this very file failed on
+    the image itself (a decompression bomb, a truncated or corrupt file, not an image: saved through
+    the shell or the admin, past the importer's checks), ``IMAGE_CHECKING`` while a new file waits
+    for its first check. Photos never tracked (AUTO_COMPUTE off, saved before stylerec) are shown.
+    One query, whatever the number of products; no model is loaded."""
+    named = {product.pk: product.image.name for product in products if product.image}
+    if not named:
+        return {}
+    states = ArtifactState.objects.filter(kind=PRODUCT_IMAGE, object_id__in=list(named)).values_list(
+        "object_id", "status", "input_hash", "model_version", "error"
+    )
+    withheld: dict[int, str] = {}
+    for object_id, status, digest, version, error in states:
+        # The state's hash is of the file it last checked, with the model version it used then.
+        this_file = digest == input_hash(inputs=named[object_id], version=version)
+        if this_file and error.startswith(_IMAGE_ERROR):
+            withheld[object_id] = IMAGE_QUARANTINED
+        elif not this_file and status in NEEDS_WORK:
+            withheld[object_id] = IMAGE_CHECKING
+    return withheld
+
+
+def image_pixels(image: Any) -> int:
+    """Pixels that decoding ``image`` (an opened image, a PIL image or None) will cost."""
+    from stylerec.ml.images import image_pixels as pixels
+
+    return pixels(image)
+
+
+def image_decode(image: Any) -> Any:
+    """An opened image decoded to RGB (None stays None)."""
+    from stylerec.ml.images import decode_image
+
+    return None if image is None else decode_image(image)
 
 
 def review_language(text: str) -> str:
@@ -254,6 +340,11 @@ class ArtifactKind:
     has_output: Callable[[Any], bool] = lambda row: True
     # (ids) -> {pk: row}, locked in the order a save locks them; default: the rows, by pk.
     lock: Callable[[list[int]], dict[int, Any]] | None = None
+    # Inputs with images are prepared opened, not decoded: ``pixels`` is what decoding an input
+    # will cost (from the image headers) and ``decode`` decodes it, just before the model call whose
+    # MAX_BATCH_PIXELS budget it fits (``pixel_batches``).
+    pixels: Callable[[Any], int] = lambda item: 0
+    decode: Callable[[Any], Any] = lambda item: item
 
     def version(self) -> str:
         return "+".join(registry.get(kind).version for kind in self.models)
@@ -335,10 +426,14 @@ def _prepare_product_styles(product: Any, ctx: ProductStylesContext) -> ProductS
     if stored is not None:
         return ProductStylesInput(image=None, text=text, vectors=stored)
     try:
-        image = image_file_load(product.image)
+        image = image_file_open(product.image)  # decoded by ``decode`` just before the model call
     except NoInput:
         image = None  # scored from its words alone
     return ProductStylesInput(image=image, text=text, vectors=None)
+
+
+def _decode_product_styles(item: ProductStylesInput) -> ProductStylesInput:
+    return item if item.image is None else replace(item, image=image_decode(item.image))
 
 
 def _infer_product_styles(
@@ -374,7 +469,7 @@ def _infer_reviews(texts: list[str], styles: list[StyleSpec]) -> list[dict[str, 
 
 def _prepare_style(style: Style, ctx: Any) -> tuple[str, Any]:
     try:
-        image = image_file_load(style.reference_image)
+        image = image_file_open(style.reference_image)
     except NoInput:
         image = None
     return style_text(style), image
@@ -423,6 +518,8 @@ KINDS: dict[str, ArtifactKind] = {
             inputs=lambda style, _: f"{style_text(style)}\x00{_image_name(style.reference_image)}",
             prepare=_prepare_style,
             infer=_infer_styles,
+            pixels=lambda item: image_pixels(item[1]),
+            decode=lambda item: (item[0], image_decode(item[1])),
             fields=lambda r, *_: (
                 {"text_embedding": r[0], "image_prototype": r[1]}
                 if r
@@ -445,8 +542,10 @@ KINDS: dict[str, ArtifactKind] = {
             models=("image",),
             **_PRODUCT_ROWS,
             inputs=lambda product, _: _image_name(product.image),
-            prepare=lambda product, _: image_file_load(product.image),
+            prepare=lambda product, _: image_file_open(product.image),
             infer=_infer_image,
+            pixels=image_pixels,
+            decode=image_decode,
             fields=lambda vector, *_: {"image_embedding": vector},
         ),
         ArtifactKind(
@@ -459,6 +558,8 @@ KINDS: dict[str, ArtifactKind] = {
             ),
             prepare=_prepare_product_styles,
             infer=_infer_product_styles,
+            pixels=lambda item: image_pixels(item.image),
+            decode=_decode_product_styles,
             fields=lambda scores, *_: {
                 "style_scores": {k: round(float(v), 4) for k, v in (scores or {}).items()}
             },
@@ -666,6 +767,25 @@ def run_isolated(infer: Callable[[list[Any], Any], list[Any]], inputs: list[Any]
         return [result for item in inputs for result in run_isolated(infer, [item], ctx)]
 
 
+def pixel_batches(
+    items: list[tuple[int, Any]], pixels: Callable[[Any], int], budget: int
+) -> Iterator[list[tuple[int, Any]]]:
+    """``items`` in order, cut into model calls that decode at most ``budget`` pixels each (the
+    ``MAX_BATCH_PIXELS`` setting): a batch size alone does not bound memory when one PNG of a few
+    kilobytes decodes to 40 megapixels. An item over the budget on its own is a call of its own."""
+    part: list[tuple[int, Any]] = []
+    total = 0
+    for entry in items:
+        cost = max(0, int(pixels(entry[1])))
+        if part and total + cost > budget:
+            yield part
+            part, total = [], 0
+        part.append(entry)
+        total += cost
+    if part:
+        yield part
+
+
 def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
@@ -707,8 +827,19 @@ def artifacts_compute(*, kind: str, ids: Sequence[int], force: bool = False) -> 
                 raise
             except Exception as exc:  # this item's input is unusable; the others go on
                 outcomes[pk] = exc
-        results = run_isolated(spec.infer, [item for _, item in prepared], compute_ctx)
-        outcomes.update({pk: result for (pk, _), result in zip(prepared, results, strict=True)})
+        for part in pixel_batches(prepared, spec.pixels, int(stylerec_settings.MAX_BATCH_PIXELS)):
+            # Decoded here, one part at a time: a part's images are freed before the next is decoded.
+            decoded: list[tuple[int, Any]] = []
+            for pk, item in part:
+                try:
+                    decoded.append((pk, spec.decode(item)))
+                except TRANSIENT_ERRORS:
+                    raise
+                except Exception as exc:  # truncated or corrupt: this item fails, the others go on
+                    outcomes[pk] = exc
+            results = run_isolated(spec.infer, [item for _, item in decoded], compute_ctx)
+            outcomes.update({pk: result for (pk, _), result in zip(decoded, results, strict=True)})
+            del decoded, results
     _outcomes_store(spec=spec, version=version, hashes=hashes, outcomes=outcomes, force=force, report=report)
     return report
 

@@ -118,8 +118,8 @@ def _validate(line: int, raw: dict[str, Any], images_dir: Path) -> _ValidRow:
         raise RowError(f"price {raw['price']!r} is not a number") from None
     if not price.is_finite() or price < 0 or price >= Decimal("1e8"):
         raise RowError(f"price {raw['price']!r} must be a non-negative amount")
-    stock_raw = str(raw.get("stock") or "0").strip()
-    if not stock_raw.isdigit():
+    stock_raw = "" if raw.get("stock") is None else str(raw["stock"]).strip()
+    if stock_raw and not stock_raw.isdigit():
         raise RowError(f"stock {stock_raw!r} is not a whole number ≥ 0")
     fields = {
         "sku": str(raw.get("sku") or "").strip()[:64],
@@ -128,8 +128,9 @@ def _validate(line: int, raw: dict[str, Any], images_dir: Path) -> _ValidRow:
         "category": str(raw["category"]).strip()[:100],
         "brand": str(raw.get("brand") or "").strip()[:100],
         "price": price.quantize(Decimal("0.01")),
-        "stock": int(stock_raw),
     }
+    if stock_raw:  # no stock given: a new product's is not tracked (None, shown), an update keeps its own
+        fields["stock"] = int(stock_raw)
     image_ref = str(raw.get("image") or "").strip()
     if not image_ref:
         return _ValidRow(line, fields, None, None)
@@ -146,24 +147,66 @@ def _validate(line: int, raw: dict[str, Any], images_dir: Path) -> _ValidRow:
 
 
 def _fetch_image(ref: str, images_dir: Path) -> bytes:
+    """The bytes of a row's image: an http(s) URL, or a file inside ``images_dir``. Nothing else:
+    not ``file://`` or other URL schemes, not ``../`` or absolute paths (or links) leading out of
+    the folder, which would copy any file the server can read into the media folder."""
     limit = stylerec_settings.MAX_IMAGE_BYTES
-    scheme = urllib.parse.urlparse(ref).scheme
+    scheme = urllib.parse.urlparse(ref).scheme.lower()
     try:
-        if scheme in ("http", "https", "file"):
-            with urllib.request.urlopen(ref, timeout=URL_TIMEOUT_S) as response:  # noqa: S310 - scheme checked
+        if scheme in ("http", "https"):
+            with _http_opener().open(ref, timeout=URL_TIMEOUT_S) as response:
                 data = response.read(limit + 1)
+        elif scheme and not _is_windows_drive(ref):
+            raise RowError(
+                f"image {ref!r}: only http(s) URLs and files inside the images folder are accepted, "
+                f"not {scheme}: URLs"
+            )
         else:
-            candidate = (images_dir / ref).resolve()
+            candidate = _inside(images_dir, ref)
             if not candidate.is_file():
                 raise RowError(f"image file {ref!r} was not found in {images_dir}")
-            data = candidate.read_bytes()
+            with candidate.open("rb") as fh:
+                data = fh.read(limit + 1)
     except RowError:
         raise
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise RowError(f"image {ref!r} could not be read: {exc}") from None
     if len(data) > limit:
         raise RowError(f"image {ref!r} is larger than {limit // (1024 * 1024)} MiB")
     return data
+
+
+def _is_windows_drive(ref: str) -> bool:
+    return len(ref) > 1 and ref[1] == ":" and ref[0].isalpha()  # "C:\\photos\\a.jpg": a path, not a URL
+
+
+def _inside(images_dir: Path, ref: str) -> Path:
+    """``ref`` resolved (links followed) against ``images_dir``; a RowError if it leads outside."""
+    root = images_dir.resolve()
+    candidate = (root / ref).resolve()
+    if not candidate.is_relative_to(root):
+        raise RowError(
+            f"image {ref!r} is outside the images folder {images_dir}: only http(s) URLs and "
+            "paths inside --images-dir are accepted"
+        )
+    return candidate
+
+
+def _http_opener() -> urllib.request.OpenerDirector:
+    """urllib's opener with the http(s) handlers only: a redirect to ``file://`` or ``ftp://`` fails
+    instead of being followed (``urlopen``'s default opener handles both)."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPRedirectHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
 
 
 def _write(row: _ValidRow, report: ImportReport) -> None:

@@ -1,4 +1,5 @@
-"""Writes: customer events (impressions, views, clicks, carts, purchases, searches)."""
+"""Writes: customer events (impressions, views, clicks, carts, searches). Purchases are not events:
+the store records them with its order hook, ``services.orders.order_record``."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from django.db.models import F
 from django.utils import timezone
 
-from stylerec.customers import PROFILE_KINDS
+from stylerec.customers import PROFILE_KINDS, SERVER_ONLY_KINDS, SERVER_ONLY_MESSAGE
 from stylerec.models import Interaction, RankingProfile, get_product_model
 
 MAX_POSITION = 32767
@@ -76,9 +76,12 @@ def interaction_record(
 ) -> Interaction:
     """Record one event; for taste-revealing kinds, update the customer's profile and invalidate
     their cached recommendations. ``block``/``profile_id``/``position`` say which recommendation
-    block and ranking profile showed the product (A/B attribution)."""
+    block and ranking profile showed the product (A/B attribution). ``session_key`` is an anonymous
+    customer's pseudonym (``stylerec.views.customer_of``), never a live session key."""
     if kind not in Interaction.Kind.values:
         raise ValueError(f"unknown interaction kind {kind!r}")
+    if kind in SERVER_ONLY_KINDS:  # purchases: services.orders.order_record, the store's order hook
+        raise ValueError(SERVER_ONLY_MESSAGE)
     if product_id is not None and not get_product_model().objects.filter(pk=product_id).exists():
         raise ValueError(f"no product {product_id}")
     if profile_id is not None and not RankingProfile.objects.filter(pk=profile_id).exists():
@@ -88,7 +91,8 @@ def interaction_record(
         interaction = Interaction.objects.create(
             kind=kind,
             user_id=user_id,
-            session_key=session_key or "",
+            # A signed-in customer is the user alone: no session value is ever stored with them.
+            session_key="" if user_id else (session_key or ""),
             product_id=product_id,
             query=(query or "")[:500],
             block=(block or "")[:40],
@@ -96,8 +100,6 @@ def interaction_record(
             position=None if position is None else max(0, min(int(position), MAX_POSITION)),
             created_at=timezone.now(),
         )
-    if kind == Interaction.Kind.PURCHASE and product_id is not None:
-        get_product_model().objects.filter(pk=product_id).update(sales_count=F("sales_count") + 1)
     if kind in PROFILE_KINDS and (user_id or session_key):
         customer_refresh_schedule(user_id=user_id, session_key="" if user_id else session_key)
     return interaction

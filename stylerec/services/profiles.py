@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -169,6 +170,8 @@ def customer_profile_refresh(*, user_id: int | None = None, session_key: str = "
     owner = Owner(user_id=user_id, session_key=session_key)
     if not owner.known:
         return None
+    if owner.user_id and not get_user_model().objects.filter(pk=owner.user_id).exists():
+        return None  # a refresh queued before the account was deleted: nothing to rebuild
     weights = interaction_weights(owner=owner)
     table, pk = product_table()
     rows = (
@@ -224,3 +227,39 @@ def customer_profile_refresh(*, user_id: int | None = None, session_key: str = "
             styles=styles,
         )
     return profile
+
+
+def _customer(user_id: int | None, session_key: str) -> tuple[int | None, str]:
+    return (user_id, "") if user_id else (None, session_key)
+
+
+def customers_needing_refresh(*, force: bool = False) -> list[Owner]:
+    """Customers with a history (interactions with products, reviews) or a profile whose profile
+    is missing or older than the newest product vector, style score or review artifact: it was
+    built from what was there before (after a first backfill: every profile). Everyone with
+    ``force``. Signed-in customers first."""
+    from django.db.models import Max
+
+    from stylerec.models import ArtifactState, ArtifactStatus
+    from stylerec.services.artifacts import PRODUCT_KINDS, REVIEW
+
+    built = {
+        _customer(user_id, session_key): updated_at
+        for user_id, session_key, updated_at in CustomerProfile.objects.values_list(
+            "user_id", "session_key", "updated_at"
+        ).iterator()
+    }
+    customers = set(built)
+    events = Interaction.objects.filter(product__isnull=False).order_by()
+    history = events.values_list("user_id", "session_key")
+    customers.update(_customer(user_id, key) for user_id, key in history.distinct().iterator())
+    reviewers = Review.objects.filter(user__isnull=False).order_by().values_list("user_id", flat=True)
+    customers.update((user_id, "") for user_id in reviewers.distinct().iterator())
+    customers.discard((None, ""))
+    if not force:
+        newest = ArtifactState.objects.filter(
+            kind__in=[*PRODUCT_KINDS, REVIEW], status=ArtifactStatus.READY
+        ).aggregate(newest=Max("updated_at"))["newest"]
+        customers = {c for c in customers if c not in built or (newest is not None and built[c] < newest)}
+    ordered = sorted(customers, key=lambda c: (c[0] is None, c[0] or 0, c[1]))
+    return [Owner(user_id=user_id, session_key=session_key) for user_id, session_key in ordered]

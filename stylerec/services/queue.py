@@ -13,13 +13,25 @@ itself; hosts that call the tasks directly route them with ``route_task``
 Callers mark the work pending in the database *before* enqueueing, so a message that never
 reaches the broker loses nothing: the sweep (``stylerec.artifacts_sweep``) or the next backfill
 sends it again.
+
+stylerec uses the host's Celery app. A host without one (no Celery app was created in this process,
+so ``celery.current_app`` is Celery's own fallback app, which reads none of Django's ``CELERY_*``
+settings) and without ``CELERY_BROKER_URL`` in the environment gets its tasks run here, in-process,
+and one warning in the log saying so: the fallback app would otherwise send them to
+``amqp://guest@localhost//``, where nobody reads them. Even then no page view waits for a model:
+tasks asked for while a request is being served run once its response has been sent (Django's
+``request_finished``), in a management command or a shell they run at once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from typing import Any
 
+from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.db import transaction
 
 from stylerec.conf import stylerec_settings
@@ -32,6 +44,7 @@ STYLED_IMAGES_GENERATE = "stylerec.styled_images_generate"  # kept for messages 
 AGGREGATES_UPDATE = "stylerec.product_aggregates_update"
 PROFILE_REFRESH = "stylerec.customer_profile_refresh"
 ARTIFACTS_SWEEP = "stylerec.artifacts_sweep"
+EVENTS_PRUNE = "stylerec.events_prune"  # beat, daily: STYLEREC["EVENT_RETENTION_DAYS"]
 GPU_TASKS = frozenset({ARTIFACTS_COMPUTE, STYLED_IMAGES_GENERATE})
 
 # A save must not hang on a broker that is down: two quick tries, then the work stays pending in
@@ -54,13 +67,111 @@ def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None
     return {"queue": task_queue(name)} if name.startswith("stylerec.") else None
 
 
+def _is_celery_fallback(app: Any) -> bool:
+    """Whether ``app`` is the app Celery makes for itself when nobody created one
+    (``celery._state._get_current_app``: main "default", no fix-ups, never set as current)."""
+    return (
+        getattr(app, "main", None) == "default"
+        and not getattr(app, "fixups", None)
+        and getattr(app, "set_as_current", True) is False
+    )
+
+
+def celery_app() -> Any | None:
+    """The host's Celery app, or None when the host has none: Celery's fallback app is current and
+    no broker is named in the environment (``CELERY_BROKER_URL``, which Celery itself reads). Then
+    stylerec runs its tasks in-process (``task_enqueue``) instead of sending them anywhere."""
+    from celery import current_app
+
+    app = current_app._get_current_object()
+    if _is_celery_fallback(app) and not os.environ.get("CELERY_BROKER_URL"):
+        return None
+    return app
+
+
+def tasks_inline() -> bool:
+    """True when stylerec runs its tasks in this process because the host has no Celery app."""
+    return celery_app() is None
+
+
+_inline_announced = threading.Event()
+
+
+def _announce_inline() -> None:
+    """Say once per process that tasks run in-process, and why."""
+    if _inline_announced.is_set():
+        return
+    _inline_announced.set()
+    if getattr(settings, "CELERY_BROKER_URL", None):
+        logger.warning(
+            "stylerec: CELERY_BROKER_URL is set, but no Celery app reads it (none was created in this "
+            "process), so stylerec runs its tasks here, in-process. Create the Celery app and import it "
+            "in your project's __init__.py (docs/install.md, step 4) to hand them to workers."
+        )
+    else:
+        logger.warning(
+            "stylerec: no Celery app is configured (no Celery app, no CELERY_BROKER_URL), so stylerec "
+            "runs its tasks here, in-process: fine for development and small stores. For workers, "
+            "see docs/install.md, step 4."
+        )
+
+
+# Tasks a request asked for while stylerec runs them in-process: run after its response is sent.
+_request = threading.local()
+
+
+def _request_begins(**kwargs: Any) -> None:
+    _request.deferred = []
+
+
+def _request_ends(**kwargs: Any) -> None:
+    deferred, _request.deferred = getattr(_request, "deferred", None), None
+    for name, args, kwargs_ in deferred or ():
+        _run_inline(name, args, kwargs_)
+
+
+request_started.connect(_request_begins, dispatch_uid="stylerec.queue.request_begins")
+request_finished.connect(_request_ends, dispatch_uid="stylerec.queue.request_ends")
+
+
+def _serving_a_request() -> bool:
+    return getattr(_request, "deferred", None) is not None
+
+
+def _run_inline(name: str, args: Any, kwargs: Any) -> bool:
+    result = _task(name).apply(args=args, kwargs=kwargs)
+    if result.failed():
+        logger.warning(
+            "%s failed in-process (%s); the work stays pending for the next stylerec_sync",
+            name,
+            type(result.result).__name__,
+        )
+        return False
+    return True
+
+
+def _task(name: str) -> Any:
+    from celery import current_app
+
+    app = celery_app()
+    return (app if app is not None else current_app).tasks[name]  # an unknown name is a bug: raise
+
+
 def task_enqueue(name: str, *args: Any, **kwargs: Any) -> bool:
     """Send the task ``name`` now; False (and a warning) if the broker cannot take it.
 
-    The log line names the task only, never its arguments (a session key is personal data)."""
-    from celery import current_app
+    Without a Celery app in the host (``celery_app()`` is None) the task runs in this process
+    instead: after the response when a request asked for it, else now; False (and a warning) if
+    it failed, the work then stays pending for the next sync/backfill.
 
-    task = current_app.tasks[name]  # an unknown name is a bug: raise, do not hide it
+    The log line names the task only, never its arguments (a session key is personal data)."""
+    task = _task(name)
+    if celery_app() is None:
+        _announce_inline()
+        if _serving_a_request():
+            _request.deferred.append((name, args, kwargs))
+            return True
+        return _run_inline(name, args, kwargs)
     try:
         task.apply_async(
             args=args, kwargs=kwargs, queue=task_queue(name), retry=True, retry_policy=PUBLISH_RETRY
@@ -77,11 +188,12 @@ def task_enqueue(name: str, *args: Any, **kwargs: Any) -> bool:
 
 
 def task_eager(name: str) -> bool:
-    """Whether Celery runs the task ``name`` in this process when it is sent (its app's
-    ``task_always_eager``, read where ``apply_async`` reads it)."""
-    from celery import current_app
-
-    return bool(current_app.tasks[name].app.conf.task_always_eager)
+    """Whether the task ``name`` runs in the caller, right when it is sent: without a Celery app in
+    the host, outside a request (inside one it waits for the response); else its app's
+    ``task_always_eager`` (read where ``apply_async`` reads it)."""
+    if celery_app() is None:
+        return not _serving_a_request()
+    return bool(_task(name).app.conf.task_always_eager)
 
 
 def task_enqueue_on_commit(name: str, *args: Any) -> None:

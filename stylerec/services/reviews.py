@@ -14,10 +14,15 @@ from stylerec.models import Interaction, Review
 
 
 def purchase_verified(*, user: Any, product: Any) -> bool:
-    """Whether ``user`` has bought ``product`` (a purchase event): what a verified review needs."""
+    """Whether ``user`` has bought ``product`` in an order the store recorded
+    (``services.orders.order_record``): what a verified review needs. Client events never make one."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
-    return Interaction.objects.filter(user=user, product=product, kind=InteractionKind.PURCHASE).exists()
+    return (
+        Interaction.objects.filter(user=user, product=product, kind=InteractionKind.PURCHASE)
+        .exclude(order_id="")
+        .exists()
+    )
 
 
 def review_create(*, product: Any, user: Any, rating: int, text: str, title: str = "") -> Review:

@@ -42,7 +42,9 @@ from stylerec.services.artifacts import (
     artifacts_enqueue,
     artifacts_mark,
     artifacts_needing_work,
-    image_file_load,
+    image_decode,
+    image_file_open,
+    image_pixels,
     input_hash,
     kind_register,
     style_spec,
@@ -204,7 +206,7 @@ def _styled_lock(ids: list[int]) -> dict[int, StyledImage]:
 
 def _styled_prepare(row: StyledImage, spec: Any) -> Any:
     try:
-        return image_file_load(row.product.image)
+        return image_file_open(row.product.image)  # decoded just before its transfer call
     except NoInput:
         raise ValueError("The product has no image to style.") from None
 
@@ -245,6 +247,8 @@ kind_register(
         inputs=lambda row, _: styled_inputs(product=row.product, style=row.style),
         prepare=_styled_prepare,
         infer=_styled_infer,
+        pixels=image_pixels,
+        decode=image_decode,
         fields=_styled_fields,
         compute_context=lambda rows: style_spec(rows[0].style),
         batch_key=lambda row: row.style_id,

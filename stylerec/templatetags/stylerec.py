@@ -7,8 +7,10 @@
 
 A block is rendered with ``stylerec/blocks/<block>.html``, falling back to
 ``stylerec/blocks/base.html``: a host overrides one block, or all of them, by putting a template
-of that name in its own templates folder. A block renders nothing when it has nothing to show,
-and a failing part never breaks the page: the error is logged, and only staff see a hint.
+of that name in its own templates folder. Prices go through ``{{ price|stylerec_price }}``
+(``stylerec.formatting``); titles, reasons and buttons are translated (``stylerec/locale``).
+A block renders nothing when it has nothing to show, and a failing part never breaks the page:
+the error is logged, and only staff see a hint.
 """
 
 from __future__ import annotations
@@ -22,27 +24,39 @@ from django.template.loader import render_to_string, select_template
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
 
 from stylerec.conf import stylerec_settings
+from stylerec.formatting import price_display
 from stylerec.ranking.types import BLOCKS, RecommendationRequest, RecommendationResult
 from stylerec.views import click_url_for, customer_of, top_style_of
 
 logger = logging.getLogger(__name__)
 register = template.Library()
 
+# Lazy: translated into the language active when the block renders (stylerec/locale/).
 BLOCK_TITLES = {
-    "for_you": "You may like",
-    "similar": "Similar items",
-    "in_your_style": "In your style",
-    "bought_together": "Often bought together",
-    "trending": "Trending now",
+    "for_you": _("You may like"),
+    "similar": _("Similar items"),
+    "in_your_style": _("In your style"),
+    "bought_together": _("Often bought together"),
+    "trending": _("Trending now"),
 }
 # Set on the request once the CSS/JS links are on the page, so several blocks load them once.
 _ASSETS_FLAG = "_stylerec_assets_included"
+# The products the blocks rendered so far on this page show (ids, in order): each next block gets
+# them as soft exclusions (RecommendationRequest.avoid), so it says something new.
+_SHOWN_ATTR = "_stylerec_shown_products"
 
 
 def block_request_for(
-    http_request: Any, *, block: str, product: Any = None, k: Any = None, category: str | None = None
+    http_request: Any,
+    *,
+    block: str,
+    product: Any = None,
+    k: Any = None,
+    category: str | None = None,
+    avoid: tuple[int, ...] = (),
 ) -> RecommendationRequest:
     """The ranking request for the customer making ``http_request`` (no user id is ever taken
     from the page: a block always shows the viewer's own recommendations)."""
@@ -55,6 +69,7 @@ def block_request_for(
         product_id=int(getattr(product, "pk", product)) if product not in (None, "") else None,
         k=max(1, min(k, stylerec_settings.MAX_K)),
         category=category or None,
+        avoid=tuple(avoid),
     )
 
 
@@ -70,8 +85,12 @@ def block_context(
     *, http_request: Any, result: RecommendationResult, title: str | None, style: Any
 ) -> dict[str, Any]:
     """What a block template gets: the block, its items (with click links) and the style toggle."""
+    from stylerec.services.artifacts import images_withheld
     from stylerec.views import product_url_for
 
+    # Photos that failed the image check (or a new file not checked yet) are not shown: the item
+    # gets the placeholder. One query for the whole block.
+    withheld = images_withheld([item.product for item in result.items])
     items = []
     for position, item in enumerate(result.items, start=1):
         product = item.product
@@ -89,7 +108,7 @@ def block_context(
                     block=result.block, product_id=product.pk, position=position, profile_id=result.profile_id
                 ),
                 "product_url": product_url_for(product),
-                "image_url": product.image.url if product.image else "",
+                "image_url": product.image.url if product.image and product.pk not in withheld else "",
                 "styled_url": styled_url,
                 "reason": item.reasons[0].text if item.reasons else "",
                 "reasons": item.reasons,
@@ -108,6 +127,18 @@ def block_context(
         "csrf_token": get_token(http_request) if http_request is not None else "",
         "include_assets": _assets_needed(http_request),
     }
+
+
+def _shown_on_page(http_request: Any) -> list[int]:
+    """The products earlier blocks of this page show (kept on the request; a fresh list when there
+    is no request)."""
+    if http_request is None:
+        return []
+    shown = getattr(http_request, _SHOWN_ATTR, None)
+    if shown is None:
+        shown = []
+        setattr(http_request, _SHOWN_ATTR, shown)
+    return shown
 
 
 def _assets_needed(http_request: Any) -> bool:
@@ -134,10 +165,14 @@ def block_render(
 
     if block not in BLOCKS:
         raise ValueError(f"unknown recommendation block {block!r}; expected one of {', '.join(BLOCKS)}")
-    rec_request = block_request_for(http_request, block=block, product=product, k=k, category=category)
+    shown = _shown_on_page(http_request)
+    rec_request = block_request_for(
+        http_request, block=block, product=product, k=k, category=category, avoid=tuple(shown)
+    )
     result = recommendations_for(rec_request)
     if not result.items:
         return ""
+    shown.extend(item.product.pk for item in result.items if item.product.pk not in shown)
     user, session_key = customer_of(http_request) if http_request is not None else (None, "")
     style = top_style_of(user=user, session_key=session_key)
     context = block_context(http_request=http_request, result=result, title=title, style=style)
@@ -206,6 +241,26 @@ for _name, _block in {
     "trending_items": "trending",
 }.items():
     register.simple_tag(_block_tag(_block), takes_context=True, name=_name)
+
+
+@register.filter(name="stylerec_price")
+def stylerec_price(amount: Any) -> str:
+    """``{{ product.price|stylerec_price }}``: the price as the store writes it ("$89.00"), by
+    ``STYLEREC["PRICE_FORMATTER"]`` in ``STYLEREC["CURRENCY"]`` and the active language."""
+    return price_display(amount)
+
+
+@register.filter(name="stylerec_image_url")
+def stylerec_image_url(product: Any) -> str:
+    """``{{ product|stylerec_image_url }}``: the URL of the product's photo, or "" when it has none
+    or it is withheld (it failed the image check, or a new file is not checked yet): what blocks
+    and the API show, for the host's own pages. One query per product."""
+    from stylerec.services.artifacts import images_withheld
+
+    image = getattr(product, "image", None)
+    if not image or product.pk in images_withheld([product]):
+        return ""
+    return image.url
 
 
 @register.simple_tag(takes_context=True)

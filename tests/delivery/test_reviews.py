@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from stylerec.models import Interaction, Review
-from tests.factories import make_product, make_user
+from tests.factories import make_order, make_product, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -39,9 +39,9 @@ PATHS = pytest.mark.parametrize("post", [post_in_shop, post_to_api], ids=["shop"
 def test_a_review_is_verified_when_its_author_bought_the_product(post, bought):
     product, other = make_product(), make_product()
     user = make_user()
-    Interaction.objects.create(user=user, product=other, kind="purchase", created_at=timezone.now())
+    make_order(other.pk, user=user)
     if bought:
-        Interaction.objects.create(user=user, product=product, kind="purchase", created_at=timezone.now())
+        make_order(product.pk, user=user)
     Interaction.objects.create(user=user, product=product, kind="cart", created_at=timezone.now())
     post(user, product)
     review = Review.objects.get()

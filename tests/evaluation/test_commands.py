@@ -9,10 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
-from stylerec.lab.management.commands.stylerec_learn_weights import profile_name_free
 
 from stylerec.lab.evaluation import datasets, stylerec_model
 from stylerec.lab.evaluation.runner import LEARNED_METHOD
+from stylerec.lab.management.commands.stylerec_learn_weights import profile_name_free
 from stylerec.models import Interaction, RankingProfile
 from tests.factories import make_product, make_user
 
@@ -54,7 +54,8 @@ def test_evaluate_movielens_sample_writes_json_and_html(tmp_path, fuse_calls, ca
         for key in ("hr@1", "ndcg@5", "recall@10", "f1@20", "mrr", "coverage@10", "diversity@10"):
             assert 0.0 <= method["test"][key] <= 1.0
     assert {row["signal"] for row in result["ablation"]} == {
-        "history", "context", "style", "visual", "sentiment", "collaborative", "popularity", "freshness"
+        "history", "context", "style", "visual", "sentiment", "collaborative", "popularity", "freshness",
+        "factor", "sequence",
     }  # fmt: skip
     assert [row["available"] for row in result["ablation"] if row["signal"] == "visual"] == [False]
     html = (tmp_path / "evaluation_movielens.html").read_text()
@@ -198,3 +199,30 @@ def test_movielens_falls_back_to_genres_when_the_encoder_is_unavailable(monkeypa
     data = datasets.movielens_load(max_users=5)
     assert "genre one-hot (text encoder unavailable: no weights here)" == data.content_source
     assert data.item_content.shape == (1682, len(datasets.ML_GENRES))
+
+
+def test_evaluate_migrates_an_unmigrated_database_first(monkeypatch, tmp_path, capsys):
+    """A fresh clone after `make install` has no tables: the command runs `migrate` itself."""
+    from django.core import management
+    from django.db.migrations.executor import MigrationExecutor
+
+    ran = []
+    real_call_command = management.call_command
+
+    def spy(name, *args, **kwargs):
+        if name == "migrate":
+            ran.append(kwargs)
+            return None
+        return real_call_command(name, *args, **kwargs)
+
+    monkeypatch.setattr(MigrationExecutor, "migration_plan", lambda self, targets: [("stylerec", False)])
+    monkeypatch.setattr(management, "call_command", spy)
+    call_command(
+        "stylerec_evaluate",
+        **{**SMALL, "max_users": 20},
+        quick=True,
+        methods="popularity",
+        output_dir=tmp_path,
+    )
+    assert ran == [{"interactive": False, "verbosity": 0}]
+    assert "running `manage.py migrate` first" in capsys.readouterr().out

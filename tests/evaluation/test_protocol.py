@@ -113,3 +113,86 @@ def test_scores_rank_removes_history_and_breaks_ties_by_index():
     scores = np.array([[0.1, 0.9, 0.5, 0.5]])
     exclude = sp.csr_matrix(np.array([[0, 1, 0, 0]]))
     assert scores_rank(scores=scores, exclude=exclude)[0].tolist() == [2, 3, 0]
+
+
+def test_split_follows_file_order_on_ties_and_duplicates_whatever_the_item_ids():
+    """Ties in time go to the log's (file) order, never to the item ids: here the later-in-file
+    item always has the *smaller* id. A duplicate keeps its earliest event (ties: the first in the
+    file) at that event's place in the file."""
+    rows = [  # user, item, time, strength
+        (1, 9, 10, 1.0), (0, 9, 5, 1.0), (1, 3, 20, 1.0), (0, 8, 7, 2.0), (0, 7, 7, 1.0),
+        (1, 2, 20, 1.0), (0, 6, 7, 1.0), (1, 9, 30, 5.0), (1, 1, 20, 1.0), (0, 8, 9, 4.0),
+    ]  # fmt: skip
+    users, items, times, strengths = (np.array(column) for column in zip(*rows, strict=True))
+    log = InteractionLog(users=users, items=items, timestamps=times.astype(float), strengths=strengths)
+    deduped = log_deduplicate(log)
+    # item 9 of user 1 is kept once, at its first place (t=10) with its strongest strength (5);
+    # item 8 of user 0 once, at t=7, strength 4; everything else in file order.
+    kept = zip(deduped.users.tolist(), deduped.items.tolist(), deduped.timestamps.tolist(), strict=True)
+    assert list(kept) == [
+        (1, 9, 10.0), (0, 9, 5.0), (1, 3, 20.0), (0, 8, 7.0), (0, 7, 7.0), (1, 2, 20.0), (0, 6, 7.0),
+        (1, 1, 20.0),
+    ]  # fmt: skip
+    assert deduped.strengths.tolist() == [5.0, 1.0, 1.0, 4.0, 1.0, 1.0, 1.0, 1.0]
+    split = split_leave_one_out(log=deduped, n_users=2, n_items=10)
+    # user 0: 9 (t=5), then 8, 7, 6 all at t=7 in file order -> valid 7, test 6
+    # user 1: 9 (t=10), then 3, 2, 1 all at t=20 in file order -> valid 2, test 1
+    assert split.test.users.tolist() == [0, 1]
+    assert split.valid.items.tolist() == [7, 2] and split.test.items.tolist() == [6, 1]
+    # Shuffling the log changes the split only through the file order of the tied events.
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        shuffled = log.take(rng.permutation(len(log)))
+        split = split_leave_one_out(log=log_deduplicate(shuffled), n_users=2, n_items=10)
+        for user in (0, 1):
+            rows_of_user = [
+                (t, position, item)
+                for position, (u, item, t) in enumerate(
+                    zip(
+                        shuffled.users.tolist(),
+                        shuffled.items.tolist(),
+                        shuffled.timestamps.tolist(),
+                        strict=True,
+                    )
+                )
+                if u == user
+            ]
+            first_seen: dict[int, tuple[float, int]] = {}
+            for t, position, item in sorted(rows_of_user):
+                first_seen.setdefault(item, (t, position))
+            expected = [item for item, _ in sorted(first_seen.items(), key=lambda entry: entry[1])]
+            assert split.test.items[user] == expected[-1] and split.valid.items[user] == expected[-2]
+
+
+def _recbole_leave_one_out(path) -> dict[int, tuple[int, int]]:
+    """RecBole's split, written independently: the interactions in file order, a stable sort on
+    the timestamp (``order: TO``), per user the last one is test and the one before it validation
+    (``split: {LS: valid_and_test}``). Returns {raw user id: (valid raw item id, test raw item id)}."""
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        next(handle)  # the header: user_id:token item_id:token rating:float timestamp:float
+        for line in handle:
+            user, item, _, stamp = line.split("\t")
+            rows.append((int(user), int(item), float(stamp)))
+    by_time = sorted(rows, key=lambda row: row[2])  # Python's sort is stable
+    per_user: dict[int, list[int]] = {}
+    for user, item, _ in by_time:
+        per_user.setdefault(user, []).append(item)
+    return {user: (items[-2], items[-1]) for user, items in per_user.items() if len(items) >= 3}
+
+
+def test_movielens_split_is_recboles_for_every_user():
+    from stylerec.lab.evaluation.datasets import movielens_dir, movielens_load
+
+    expected = _recbole_leave_one_out(movielens_dir() / "ml-100k.inter")
+    data = movielens_load(encoder="genres")
+    split = split_leave_one_out(log=data.log, n_users=data.n_users, n_items=data.n_items)
+    user_ids = sorted(expected)  # the loader numbers users by raw id
+    got = {
+        user_ids[u]: (data.item_ids[v], data.item_ids[t])
+        for u, v, t in zip(
+            split.test.users.tolist(), split.valid.items.tolist(), split.test.items.tolist(), strict=True
+        )
+    }
+    assert len(expected) == 943
+    assert got == expected

@@ -75,5 +75,6 @@ def test_styles_page_saves_the_choice_and_drops_a_deactivated_style(client):
     assert client.post(reverse("shop:styles"), {"style_minimalist": "0.5"}).status_code == 302
     stored = StylePreference.objects.get()  # an anonymous visitor's choice lives in the session
     assert (stored.style.slug, stored.weight, stored.user) == ("minimalist", 0.5, None)
-    assert stored.session_key == client.session.session_key
+    # ... under its pseudonym, never the session key (a session key signs its holder in)
+    assert stored.session_key == client.session["_stylerec_customer"] != client.session.session_key
     assert client.get(reverse("shop:styles")).context["rows"][0][1] == 0.5

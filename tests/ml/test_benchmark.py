@@ -36,21 +36,43 @@ def test_int8_copy_reaches_modules_in_attributes_and_dicts():
 
 
 @pytest.mark.slow
-def test_command_measures_the_configured_text_encoder(tiny_bert_dir, settings, tmp_path):
+def test_command_measures_the_text_backends_side_by_side_and_merges(tiny_bert_dir, settings, tmp_path):
     settings.STYLEREC = {
         **getattr(settings, "STYLEREC", {}),
         "TEXT_ENCODER_OPTIONS": {"model": str(tiny_bert_dir)},
+        "MODEL_DIR": str(tmp_path / "models"),  # the tiny checkpoint's ONNX export goes here
     }
     out = tmp_path / "models.json"
-    call_command("stylerec_benchmark_models", kinds="text", repeats=1, batch_sizes="1,8", output=str(out))
+    image_row = {"kind": "image", "precision": "fp32", "batch_size": 8, "items_per_s": 178.87}
+    out.write_text(
+        json.dumps(
+            {
+                "created": "earlier",
+                "summary": {"image": {"best_items_per_s": 178.87}, "text": {"best_items_per_s": 1.0}},
+                "results": [{"kind": "text", "precision": "fp32", "batch_size": 32}, image_row],
+            }
+        )
+    )
+    call_command(
+        "stylerec_benchmark_models", kinds="text", repeats=1, batch_sizes="1,8", output=str(out), merge=True
+    )
     report = json.loads(out.read_text())
-    rows = report["results"]
-    assert {(r["precision"], r["batch_size"]) for r in rows} == {
-        ("fp32", 1),
-        ("fp32", 8),
-        ("int8", 1),
-        ("int8", 8),
+    # the other kinds' rows and the file's own run facts are kept; the text rows are new
+    assert report["created"] == "earlier" and report["results"][-1] == image_row
+    assert report["summary"]["image"] == {"best_items_per_s": 178.87}
+    assert set(report["reruns"]) == {"text"} and report["reruns"]["text"]["batch_sizes"] == [1, 8]
+    rows = [r for r in report["results"] if r["kind"] == "text"]
+    assert {(r["backend"], r["precision"], r["batch_size"]) for r in rows} == {
+        (backend, precision, n)
+        for backend in ("torch", "onnx")
+        for precision in ("fp32", "int8")
+        for n in (1, 8)
     }
     assert all(r["items_per_s"] > 0 and r["version"].startswith("tiny-bert") for r in rows)
-    assert 0 < rows[-1]["accuracy"]["mean_cosine_fp32_int8"] <= 1
+    assert all("vs torch fp32 (side by side" in r["note"] for r in rows)
+    by = {(r["backend"], r["precision"]): r["accuracy"] for r in rows}
+    assert by[("torch", "fp32")]["min_cosine_to_torch_fp32"] == pytest.approx(1.0, abs=1e-6)
+    assert by[("onnx", "fp32")]["min_cosine_to_torch_fp32"] >= 0.999
+    assert 0 < by[("onnx", "int8")]["mean_cosine_to_torch_fp32"] <= 1
     assert report["summary"]["text"]["goal_items_per_s"] == 150.0
+    assert report["summary"]["text"]["backend"] in ("torch", "onnx")

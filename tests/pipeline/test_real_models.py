@@ -11,9 +11,10 @@ import importlib
 import numpy as np
 import pytest
 
-from stylerec.conf import DEFAULTS, IMPORT_STRINGS
+from stylerec.conf import DEFAULTS
 from stylerec.ml.base import ModelLoadError
 from stylerec.ml.dims import IMAGE_DIM, TEXT_DIM
+from stylerec.ml.registry import KINDS
 from stylerec.models import ArtifactState, ArtifactStatus, get_product_model
 from stylerec.services.styled import styled_image_for
 from tests.factories import make_review, make_style
@@ -41,7 +42,7 @@ def real_models(settings):
         "DEVICE": "cpu",
         "MODEL_DIR": settings.STYLEREC.get("MODEL_DIR"),
     }
-    for key in IMPORT_STRINGS:
+    for key, _options in KINDS.values():  # the model classes (PRICE_FORMATTER is no model)
         config[key] = DEFAULTS[key] if _usable(DEFAULTS[key]) else fakes[key]
     settings.STYLEREC = config
     assert "tests." not in config["TEXT_ENCODER"] + config["IMAGE_ENCODER"] + config["STYLE_TRANSFER"]

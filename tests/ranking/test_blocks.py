@@ -5,7 +5,7 @@ import pytest
 from stylerec.models import StylePreference
 from stylerec.ranking.types import BLOCKS
 from stylerec.services.events import interaction_record
-from tests.factories import make_product, make_style, make_user
+from tests.factories import make_established, make_order, make_product, make_style, make_user
 
 from .conftest import ids, recommend
 
@@ -73,7 +73,7 @@ def test_new_product_without_interactions_is_found_through_its_content_vector(ac
     liked = make_product(direction=5)
     brand_new = make_product(direction={5: 1.0, 6: 0.1})
     for _ in range(3):  # an unrelated best seller with lots of traffic
-        interaction_record(kind="purchase", user=make_user(), product_id=make_product(direction=7).pk)
+        make_order(make_product(direction=7).pk, user=make_user())
     interaction_record(kind="click", user=user, product_id=liked.pk)
     assert ids(recommend(user_id=user.pk))[0] == brand_new.pk
 
@@ -99,8 +99,9 @@ def test_bought_together_comes_from_co_purchases():
     viewed_only = make_product(direction=1)
     for _ in range(2):
         buyer = make_user()
-        interaction_record(kind="purchase", user=buyer, product_id=viewed.pk)
-        interaction_record(kind="purchase", user=buyer, product_id=partner.pk)
+        make_established(buyer)  # what only new accounts share is no pair (stylerec.trust)
+        make_order(viewed.pk, user=buyer)
+        make_order(partner.pk, user=buyer)
     browser = make_user()
     interaction_record(kind="view", user=browser, product_id=viewed.pk)
     interaction_record(kind="view", user=browser, product_id=viewed_only.pk)
@@ -116,7 +117,7 @@ def test_reasons_speak_in_plain_words(active_profile):
     )
     # "for_you" applies the profile's weights as they are (blocks such as "trending" lean on their own signal)
     result = recommend(block="for_you", explain=True)
-    assert _reasons(result, rated) == ["4.7★ from 120 reviews", "Trending this week", "New in"]
+    assert _reasons(result, rated) == ["4.7★ from 120 reviews", "Popular this week", "New in"]
     assert set(result.items[0].contributions) >= {"sentiment", "popularity", "freshness"}
     assert recommend(block="trending").items[0].contributions == {}
 

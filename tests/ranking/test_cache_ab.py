@@ -5,7 +5,7 @@ import pytest
 from stylerec.models import Interaction
 from stylerec.ranking.profiles import ab_bucket, profile_for_request
 from stylerec.services.events import interaction_record
-from tests.factories import make_product, make_user
+from tests.factories import make_order, make_product, make_user
 
 from .conftest import ids, make_ranking_profile, recommend
 
@@ -25,7 +25,7 @@ def test_an_event_invalidates_the_customers_cache_at_once(active_profile):
     user = make_user()
     first, second = make_product(direction=1), make_product(direction=2)
     assert set(ids(recommend(user_id=user.pk))) == {first.pk, second.pk}
-    interaction_record(kind="purchase", user=user, product_id=first.pk)
+    make_order(first.pk, user=user)
     result = recommend(user_id=user.pk)
     assert result.cached is False
     assert ids(result) == [second.pk]  # the purchase is excluded and the profile moved

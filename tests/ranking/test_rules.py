@@ -2,8 +2,7 @@
 
 import pytest
 
-from stylerec.services.events import interaction_record
-from tests.factories import make_product, make_user
+from tests.factories import make_order, make_product, make_user
 
 from .conftest import ids, recommend
 
@@ -27,7 +26,7 @@ def test_the_viewed_product_and_past_purchases_are_excluded(active_profile):
     bought = make_product(direction=1)
     viewed = make_product(direction=1)
     other = make_product(direction=2)
-    interaction_record(kind="purchase", user=user, product_id=bought.pk)
+    make_order(bought.pk, user=user)
     assert ids(recommend(user_id=user.pk, product_id=viewed.pk)) == [other.pk]
 
 

@@ -9,7 +9,14 @@ from stylerec.ranking.collaborative import neighbours_for
 from stylerec.ranking.tasks import collaborative_refresh_task
 from stylerec.services.events import interaction_record
 from stylerec.services.profiles import customer_profile_refresh
-from tests.factories import make_product, make_review, make_style, make_user
+from tests.factories import (
+    make_established,
+    make_order,
+    make_product,
+    make_review,
+    make_style,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +30,7 @@ def test_profile_weighs_purchases_above_views():
     bought, viewed = make_product(direction=1), make_product(direction=2)
     for _ in range(2):
         interaction_record(kind="view", user=user, product_id=viewed.pk)
-    interaction_record(kind="purchase", user=user, product_id=bought.pk)
+    make_order(bought.pk, user=user)
     vector = _vector(user)
     assert vector[1] > vector[2] > 0  # one purchase (4) beats two views (2)
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
@@ -32,8 +39,8 @@ def test_profile_weighs_purchases_above_views():
 def test_a_negative_review_pushes_the_profile_away_from_the_product():
     user = make_user()
     liked, regretted = make_product(direction=1), make_product(direction=2)
-    interaction_record(kind="purchase", user=user, product_id=liked.pk)
-    interaction_record(kind="purchase", user=user, product_id=regretted.pk)
+    make_order(liked.pk, user=user)
+    make_order(regretted.pk, user=user)
     make_review(regretted, user=user, rating=1, sentiment_score=-0.9, text="Awful")
     customer_profile_refresh(user_id=user.pk)
     vector = _vector(user)
@@ -59,7 +66,7 @@ def test_inferred_styles_from_reviews_searches_and_behaviour_leave_explicit_choi
     review = make_review(product, user=user)
     review.preferences = [{"kind": "style", "key": "retro", "polarity": 1.0}]
     review.save()
-    interaction_record(kind="purchase", user=user, product_id=product.pk)
+    make_order(product.pk, user=user)
     interaction_record(kind="search", user=user, query="simple linen shirt")
     rows = {(p.style.slug, p.source): p.weight for p in StylePreference.objects.filter(user=user)}
     assert rows[("retro", "reviews")] == pytest.approx(1.0)
@@ -82,7 +89,7 @@ def test_interaction_record_validates_its_input():
 
 def test_purchase_counts_as_a_sale():
     product = make_product(direction=1)
-    interaction_record(kind="purchase", session_key="s", product_id=product.pk)
+    make_order(product.pk, session_key="s")
     product.refresh_from_db()
     assert product.sales_count == 1
 
@@ -94,7 +101,8 @@ def test_collaborative_refresh_updates_popularity_and_neighbours():
         make_product(direction=3, popularity=5.0),
     )
     user = make_user()
-    interaction_record(kind="purchase", user=user, product_id=a.pk)
+    make_established(user)  # a new account's interactions weigh little (stylerec.trust)
+    make_order(a.pk, user=user)
     interaction_record(kind="view", user=user, product_id=b.pk)
     report = collaborative_refresh_task()
     popularity = dict(get_product_model().objects.values_list("pk", "popularity"))

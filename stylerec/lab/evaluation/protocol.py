@@ -76,16 +76,23 @@ class InteractionLog:
 
 
 def log_deduplicate(log: InteractionLog) -> InteractionLog:
-    """One row per (user, item): the first time the user met the item (that is the moment a
-    recommender could have helped), with the strongest signal they ever gave it."""
-    order = np.lexsort((log.timestamps, log.items, log.users))
-    log = log.take(order)
-    pair_key = log.users.astype(np.int64) * (int(log.items.max(initial=0)) + 1) + log.items
-    starts = np.flatnonzero(np.r_[True, pair_key[1:] != pair_key[:-1]])
-    strongest = np.maximum.reduceat(log.strengths, starts) if len(log) else log.strengths
-    first = log.take(starts)
+    """One row per (user, item), the log's order kept. The row kept is the pair's earliest
+    event, ties in time going to the one first in the log (the first time the user met the item:
+    the moment a recommender could have helped; RecBole's ``rm_dup_inter: first``, which sorts by
+    time before dropping duplicates); it stays where that event stands in the log, so the split's
+    ties in time still follow the log's order. Its strength is the strongest the user ever gave."""
+    if not len(log):
+        return log
+    position = np.arange(len(log))
+    order = np.lexsort((position, log.timestamps, log.items, log.users))
+    users, items = log.users[order], log.items[order]
+    starts = np.flatnonzero(np.r_[True, (users[1:] != users[:-1]) | (items[1:] != items[:-1])])
+    strongest = np.maximum.reduceat(log.strengths[order], starts)
+    kept = order[starts]  # positions in the log of the kept events
+    back = np.argsort(kept, kind="stable")
+    deduped = log.take(kept[back])
     return InteractionLog(
-        users=first.users, items=first.items, timestamps=first.timestamps, strengths=strongest
+        users=deduped.users, items=deduped.items, timestamps=deduped.timestamps, strengths=strongest[back]
     )
 
 
@@ -125,8 +132,10 @@ def log_assert_no_leak(*, log: InteractionLog, targets: InteractionLog) -> None:
 
 
 def split_leave_one_out(*, log: InteractionLog, n_users: int, n_items: int) -> LeaveOneOutSplit:
-    """Split a deduplicated log by time within each user. Ties in time keep the log's order
-    (MovieLens has many ratings in the same second), so the split is deterministic."""
+    """Split a deduplicated log by time within each user: a stable sort on time, so events in
+    the same second keep the log's (file) order (MovieLens has many ratings in the same second).
+    This is RecBole's leave-one-out (``eval_args: {order: TO, split: {LS: valid_and_test}}``),
+    which sorts the interactions by time with a stable sort over the loaded order."""
     order = np.lexsort((np.arange(len(log)), log.timestamps, log.users))
     log = log.take(order)
     # Position of each row from the end of its user's history: 0 = last.

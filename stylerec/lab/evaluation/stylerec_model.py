@@ -13,9 +13,10 @@ What serving reads from the database is made here from the history arrays instea
 * collaborative seeds — the ``MAX_SEEDS`` strongest history items; the signal is
   max over seeds of weight × cosine co-occurrence, over each seed's ``MAX_NEIGHBOURS``
   neighbours (``ranking.collaborative``'s definition), from the history matrix;
-* popularity — trending: interactions logged before the customer's moment, each halved per
-  ``POPULARITY_HALF_LIFE_DAYS`` (other users' later events are in the log too and must not
-  count);
+* popularity — serving's function (``ranking.collaborative.popularity_scores``): the events
+  logged up to the customer's moment (other users' later events are in the log too and must not
+  count), each × its kind weight, halved per ``POPULARITY_HALF_LIFE_DAYS``, within
+  ``POPULARITY_WINDOW_DAYS``; every customer counts with full trust (MovieLens has no new accounts);
 * sentiment — the stored review sentiment, or for rated data a Bayesian average of the history
   ratings; freshness — the item's age at the customer's moment.
 
@@ -32,12 +33,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from stylerec.customers import Owner
+from stylerec.customers import INTERACTION_WEIGHTS, MAX_RECENT_INTERACTIONS, Owner
 from stylerec.lab.evaluation.datasets import EvalDataset
 from stylerec.lab.evaluation.protocol import InteractionLog
-from stylerec.ranking.collaborative import MAX_NEIGHBOURS, POPULARITY_HALF_LIFE_DAYS
+from stylerec.ranking.collaborative import MAX_NEIGHBOURS, POPULARITY_WINDOW_DAYS, popularity_scores
 from stylerec.ranking.context import MAX_SEEDS, CustomerContext, ViewedProduct
 from stylerec.ranking.diversity import mmr_select
+from stylerec.ranking.latent import LatentInputs, factor_gram, factors_fit, latent_signals, transitions_build
 from stylerec.ranking.rules import boosts_for, rules_parse
 from stylerec.ranking.scoring import fuse
 from stylerec.ranking.signals import CandidatePool, signal_matrix, style_match
@@ -105,24 +107,37 @@ def item_sentiment_from_ratings(*, log: InteractionLog, n_items: int) -> np.ndar
     return ((mean - 3.0) / 2.0).astype(np.float32)
 
 
-def trending_counts(*, log: InteractionLog, n_items: int, at: np.ndarray) -> np.ndarray:
-    """Per moment in ``at`` and item: interactions logged up to that day, each worth
-    0.5 ** (days ago / POPULARITY_HALF_LIFE_DAYS). Days are whole, counted from the first event."""
+def trending_counts(
+    *, log: InteractionLog, n_items: int, at: np.ndarray, kind_weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Per moment in ``at`` and item: serving's popularity (``ranking.collaborative.
+    popularity_scores``, the same function) over the events of ``log`` logged up to that moment,
+    each × its kind weight (``kind_weights``, one per event; None: 1 each)."""
+    out = np.zeros((len(at), n_items))
     if not len(log):
-        return np.zeros((len(at), n_items))
-    start = float(log.timestamps.min())
-    day = ((log.timestamps - start) // DAY).astype(np.int64)
-    n_days = int(day.max()) + 1
-    daily = np.zeros((n_days, n_items))
-    np.add.at(daily, (day, log.items), 1.0)
-    decay = 0.5 ** (1.0 / POPULARITY_HALF_LIFE_DAYS)
-    decayed = np.empty_like(daily)
-    running = np.zeros(n_items)
-    for d in range(n_days):
-        running = running * decay + daily[d]
-        decayed[d] = running
-    at_day = np.clip(((at - start) // DAY).astype(np.int64), 0, n_days - 1)
-    return decayed[at_day]
+        return out
+    weights = np.ones(len(log)) if kind_weights is None else np.asarray(kind_weights, dtype=np.float64)
+    order = np.argsort(log.timestamps, kind="stable")
+    stamps, items, weights = log.timestamps[order], log.items[order], weights[order]
+    moments, inverse = np.unique(np.asarray(at, dtype=np.float64), return_inverse=True)
+    for m, moment in enumerate(moments):
+        lo = np.searchsorted(stamps, moment - POPULARITY_WINDOW_DAYS * DAY, side="right")
+        hi = np.searchsorted(stamps, moment, side="right")
+        out[inverse == m] = popularity_scores(
+            items=items[lo:hi],
+            kind_weights=weights[lo:hi],
+            age_days=(moment - stamps[lo:hi]) / DAY,
+            n_items=n_items,
+        )
+    return out
+
+
+def _kind_weights(dataset: EvalDataset, log: InteractionLog) -> np.ndarray:
+    """Each event's kind weight (``INTERACTION_WEIGHTS``): the dataset's one kind, else the
+    strength (the store loaders' strengths are the kind weights)."""
+    if dataset.event_kind is not None:
+        return np.full(len(log), INTERACTION_WEIGHTS[dataset.event_kind])
+    return log.strengths.astype(np.float64)
 
 
 def _taste_vectors(weights: sp.csr_matrix, item_vectors: np.ndarray) -> np.ndarray:
@@ -167,7 +182,9 @@ def signals_build(
     neighbours = _neighbour_matrix(hist.matrix)
     now = hist.last_time[users]
     now = np.where(np.isnan(now), np.nanmax(hist.last_time), now)
-    trend = trending_counts(log=history, n_items=n_items, at=now)
+    trend = trending_counts(
+        log=history, n_items=n_items, at=now, kind_weights=_kind_weights(dataset, history)
+    )
     sentiment = (
         dataset.item_sentiment
         if dataset.item_sentiment is not None
@@ -198,6 +215,8 @@ def signals_build(
         visual_history=np.full(n_items, np.nan),
         visual_context=np.full(n_items, np.nan),
     )
+    latent, customers = _latent_inputs(dataset=dataset, history=history, users=users)
+    all_items = list(range(n_items))
     out = np.zeros((len(users), n_items, len(SIGNALS)), dtype=np.float32)
     for row in range(len(users)):
         start, end = weights.indptr[row], weights.indptr[row + 1]
@@ -224,6 +243,7 @@ def signals_build(
             seeds = np.argsort(-item_weights, kind="stable")[:MAX_SEEDS]
             seed_weight = item_weights[seeds] / item_weights[seeds].max()
             collaborative = (seed_weight[:, None] * neighbours[items[seeds]]).max(axis=0)
+        factor, sequence, _ = latent_signals(inputs=latent, pool_ids=all_items, customer=customers[row])
         matrix, _ = signal_matrix(
             pool=pool,
             ctx=ctx,
@@ -231,11 +251,40 @@ def signals_build(
             collaborative=np.clip(collaborative, 0.0, 1.0),
             popularity_max=float(trend[row].max(initial=0.0)),
             freshness_half_life_days=half_life_days,
+            factor=factor,
+            sequence=sequence,
         )
         styles = _top_styles(style_share[row], dataset.style_names)
         matrix[:, STYLE] = style_match(style_scores=style_mixes, styles=styles)[0][style_inverse.ravel()]
         out[row] = matrix
     return out
+
+
+def _latent_inputs(
+    *, dataset: EvalDataset, history: InteractionLog, users: np.ndarray
+) -> tuple[LatentInputs, list[list[tuple[int, float]]]]:
+    """The factor and sequence inputs serving caches (``ranking.latent.latent_refresh``), fitted
+    on ``history`` alone, and per user their products latest first with kind weights (serving's
+    ``ctx.recent``: the latest ``MAX_RECENT_INTERACTIONS``)."""
+    order = np.lexsort((np.arange(len(history)), history.timestamps, history.users))
+    log = history.take(order)
+    kind = _kind_weights(dataset, log)
+    matrix = sp.csr_matrix((kind, (log.users, log.items)), shape=(dataset.n_users, dataset.n_items))
+    item_factors = factors_fit(matrix)
+    inputs = LatentInputs(
+        gram=factor_gram(item_factors),
+        item_factors=dict(enumerate(item_factors)),
+        transitions=transitions_build(owners=log.users, items=log.items),
+    )
+    starts = np.searchsorted(log.users, users, side="left")
+    ends = np.searchsorted(log.users, users, side="right")
+    customers = [
+        list(zip(log.items[start:end][::-1].tolist(), kind[start:end][::-1].tolist(), strict=True))[
+            :MAX_RECENT_INTERACTIONS
+        ]
+        for start, end in zip(starts, ends, strict=True)
+    ]
+    return inputs, customers
 
 
 def _top_styles(share: np.ndarray, names: list[str]) -> dict[str, float]:

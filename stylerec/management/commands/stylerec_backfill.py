@@ -18,16 +18,23 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from stylerec.conf import stylerec_settings
+from stylerec.ml.base import ModelLoadError
 from stylerec.models import Review
 from stylerec.services import artifacts, queue, styled
 from stylerec.services.aggregates import product_sentiment_aggregate
 
 # Styles first (their vectors feed nothing here, but they are few), then what pages need most.
-ORDER = ("style", "product_text", "product_image", "product_styles", "review", "styled")
+# "profiles" is not an artifact: customers' profiles, rebuilt from the vectors, style scores and
+# review sentiment computed before it (a profile built before them holds nothing of them).
+PROFILES = "profiles"
+ORDER = ("style", "product_text", "product_image", "product_styles", "review", PROFILES, "styled")
 
 
 class Command(BaseCommand):
-    help = "Compute missing or stale artifacts: vectors, style scores, review sentiment, styled images."
+    help = (
+        "Compute missing or stale artifacts (vectors, style scores, review sentiment, styled images) "
+        "and rebuild the customer profiles built before them."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
@@ -55,10 +62,26 @@ class Command(BaseCommand):
         for kind in ORDER:
             if kind not in kinds:
                 continue
-            name = artifacts.KIND_BY_OPTION[kind].name
-            self.artifacts_backfill(name, ids=self.styled_ids() if name == artifacts.STYLED else None)
+            if kind == PROFILES:
+                self.profiles_backfill()
+                continue
+            self.kind_backfill(artifacts.KIND_BY_OPTION[kind])
             if kind == "review" and not options["run_async"]:
                 self.aggregates_backfill()
+
+    def kind_backfill(self, spec: Any) -> None:
+        """One artifact kind. A kind without rows loads no model; a kind whose model cannot be
+        loaded (not trained yet, or no model stack on this machine) is reported and skipped, so
+        the kinds after it, the profiles and stylerec_sync's signals still run."""
+        if spec.name != artifacts.STYLED and not spec.queryset().exists():
+            self.stdout.write(f"{spec.name}: nothing to compute")
+            return
+        try:
+            self.artifacts_backfill(
+                spec.name, ids=self.styled_ids() if spec.name == artifacts.STYLED else None
+            )
+        except (ModelLoadError, ImportError) as exc:
+            self.stderr.write(self.style.WARNING(f"{spec.name}: skipped, its model cannot be loaded: {exc}"))
 
     def progress(self, total: int, desc: str) -> Any:
         from tqdm import tqdm
@@ -96,6 +119,25 @@ class Command(BaseCommand):
         )
         ids = sorted(set(ids) | set(styled.styled_images_needing_work(force=self.options["force"])))
         return ids if self.options["limit"] is None else ids[: self.options["limit"]]
+
+    def profiles_backfill(self) -> None:
+        """Rebuild the profiles older than the newest artifact, and those never built."""
+        from stylerec.services.profiles import customer_profile_refresh, customers_needing_refresh
+        from stylerec.services.recommendations import recommendations_invalidate
+
+        customers = customers_needing_refresh(force=self.options["force"])
+        if self.options["limit"] is not None:
+            customers = customers[: self.options["limit"]]
+        if self.options["run_async"]:
+            sent = sum(queue.task_enqueue(queue.PROFILE_REFRESH, c.user_id, c.session_key) for c in customers)
+            self.stdout.write(f"{PROFILES}: {len(customers)} to rebuild, {sent} enqueued")
+            return
+        with self.progress(len(customers), PROFILES) as bar:
+            for customer in customers:
+                customer_profile_refresh(user_id=customer.user_id, session_key=customer.session_key)
+                recommendations_invalidate(user_id=customer.user_id, session_key=customer.session_key)
+                bar.update(1)
+        self.stdout.write(self.style.SUCCESS(f"{PROFILES}: {len(customers)} customer profiles rebuilt"))
 
     def aggregates_backfill(self) -> None:
         product_ids = sorted(set(Review.objects.values_list("product_id", flat=True)))

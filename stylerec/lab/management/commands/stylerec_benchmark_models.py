@@ -42,6 +42,11 @@ class Command(BaseCommand):
         parser.add_argument("--no-int8", action="store_true", help="skip dynamic int8 quantization")
         parser.add_argument("--no-cuda", action="store_true", help="CPU only even when CUDA is present")
         parser.add_argument("--output", default="benchmarks/results/models.json", help="JSON file to write")
+        parser.add_argument(
+            "--merge",
+            action="store_true",
+            help="replace only the measured kinds' rows in an existing --output file, keep the others",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from stylerec.lab import benchmark
@@ -103,6 +108,27 @@ class Command(BaseCommand):
             "results": benchmark.rows_as_dicts(rows),
         }
         path = Path(options["output"])
+        if options["merge"] and path.is_file():
+            report = merge_report(json.loads(path.read_text(encoding="utf-8")), report, kinds)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         self.stdout.write(self.style.SUCCESS(f"wrote {path}"))
+
+
+def merge_report(old: dict[str, Any], new: dict[str, Any], kinds: list[str]) -> dict[str, Any]:
+    """``old`` with the rows and summaries of ``kinds`` taken from ``new``; the top-level run facts
+    stay the old run's, and ``reruns[kind]`` says when and on what machine each rerun kind ran."""
+    from stylerec.lab.benchmark import ALL_KINDS
+
+    order = {kind: i for i, kind in enumerate(ALL_KINDS)}
+    rows = [r for r in old.get("results", []) if r.get("kind") not in kinds] + new["results"]
+    rows.sort(key=lambda r: order.get(r.get("kind"), len(order)))  # stable: each kind's rows keep their order
+    summary = {k: v for k, v in old.get("summary", {}).items() if k not in kinds}
+    summary.update(new["summary"])
+    run = {key: new[key] for key in ("created", "duration_s", "quick", "batch_sizes", "repeats", "machine")}
+    return {
+        **old,
+        "summary": {k: summary[k] for k in sorted(summary, key=lambda k: order.get(k, len(order)))},
+        "results": rows,
+        "reruns": {**old.get("reruns", {}), **{kind: run for kind in kinds}},
+    }

@@ -119,11 +119,19 @@ class Command(BaseCommand):
                 for k in (
                     "version",
                     "created",
+                    "source",
+                    "recipe",
                     "recipes",
+                    "seed",
+                    "split",
                     "embedders",
                     "base_models",
                     "device",
+                    "threads",
                     "data",
+                    "metrics",
+                    "sample_metrics",
+                    "size_bytes",
                     "train_seconds",
                 )
             }

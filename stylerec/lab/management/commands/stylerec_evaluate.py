@@ -20,6 +20,22 @@ from stylerec.lab.evaluation.datasets import DATASETS, DatasetUnavailable, datas
 from stylerec.lab.evaluation.runner import evaluation_run
 
 
+def database_migrate(stdout=None) -> bool:
+    """Apply unapplied migrations (a fresh clone after ``make install`` has none applied), saying
+    so; True when it migrated. The commands read the base RankingProfile from the database."""
+    from django.core.management import call_command
+    from django.db import DEFAULT_DB_ALIAS, connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    if not executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        return False
+    if stdout is not None:
+        stdout.write("the database has unapplied migrations: running `manage.py migrate` first")
+    call_command("migrate", interactive=False, verbosity=0)
+    return True
+
+
 def base_profile_load(name: str | None):
     """The named profile, else the active one, else the model defaults (unsaved)."""
     from stylerec.models import RankingProfile
@@ -65,6 +81,7 @@ class Command(BaseCommand):
         unknown = set(methods) - set(baselines.BASELINES)
         if unknown:
             raise CommandError(f"unknown methods: {', '.join(sorted(unknown))}")
+        database_migrate(self.stdout)  # the base profile (and store data) come from the database
         try:
             dataset = dataset_load(
                 name=options["dataset"], max_users=options["max_users"] or None, encoder=options["encoder"]

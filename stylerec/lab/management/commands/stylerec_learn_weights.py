@@ -19,7 +19,11 @@ from django.core.management.base import BaseCommand, CommandError
 from stylerec.lab.evaluation import learn
 from stylerec.lab.evaluation.datasets import DatasetUnavailable, dataset_load
 from stylerec.lab.evaluation.runner import DEFAULT_METHOD, LEARNED_METHOD, evaluation_run
-from stylerec.lab.management.commands.stylerec_evaluate import base_profile_load, dataset_arguments
+from stylerec.lab.management.commands.stylerec_evaluate import (
+    base_profile_load,
+    database_migrate,
+    dataset_arguments,
+)
 
 KEPT_METRICS = (
     "hr@10",
@@ -53,6 +57,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from stylerec.models import RankingProfile
 
+        database_migrate(self.stdout)
         try:
             dataset = dataset_load(
                 name=options["dataset"], max_users=options["max_users"] or None, encoder=options["encoder"]
