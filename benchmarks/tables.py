@@ -42,6 +42,7 @@ PRODUCERS = {
     "sentiment_eval.json": "python manage.py stylerec_eval_text",
     "preference_eval.json": "python manage.py stylerec_eval_text",
     "load.json": "python manage.py stylerec_load_test --seconds 30",
+    "styled.json": "python manage.py stylerec_benchmark_styled --products 200",
     "attack.json": "python manage.py stylerec_attack_sim --accounts 50 --target auto --cleanup",
     "attack_without_trust.json": (
         "python manage.py stylerec_attack_sim --accounts 50 --target auto --cleanup --without-trust "
@@ -57,6 +58,7 @@ TITLES = {
     "sentiment_eval.json": "Sentiment model accuracy and text speed",
     "preference_eval.json": "Preference extraction check set",
     "load.json": "Load test: a product page with blocks and the recommendations API on gunicorn",
+    "styled.json": "Styled images: colour fidelity, clean background and style strength, old vs new",
     "attack.json": "Shilling attack: the target in ordinary customers' blocks, before and after",
     "attack_without_trust.json": "Shilling attack, control: every customer fully trusted",
 }
@@ -664,9 +666,85 @@ def _at_least(value: Any, goal: float | None) -> bool | None:
 Renderer = Callable[[dict[str, Any], int], str]
 
 
+def render_styled(data: dict[str, Any], level: int) -> str:
+    """Old (art filter) and new (faithful) styled images side by side; the per-pair rows stay in
+    the file."""
+    summary, goals, method = data["summary"], data["goals"], data.get("method", {})
+    old, new = summary["old"], summary["new"]
+    intro = (
+        f"Run {data.get('created')}: {fmt(data['products'])} products × {fmt(data['styles'])} styles "
+        f"({fmt(data['pairs'])} pairs) from {code(data.get('source'))}, {fmt(data.get('duration_s'))} s. "
+        f"Old: {method.get('old', '')}. New: {method.get('new', '')}. "
+        f"Both after a {method.get('images', '')}; "
+        f"measured inside and outside the {method.get('mask', 'mask')}; style strength = "
+        f"{method.get('style_strength', '')}."
+    )
+    rows = []
+    for key, label, goal in (
+        (
+            "delta_e_inside",
+            "colour change inside the product, mean ΔE2000",
+            f"≤ {fmt(goals['delta_e_inside_max'])}",
+        ),
+        ("delta_e_outside", "background change, mean ΔE2000", f"≤ {fmt(goals['delta_e_outside_max'])}"),
+        (
+            "style_strength",
+            "style strength (0 photo, 1 style)",
+            f"≥ {fmt(goals['strength_share_of_old_min'])} × old",
+        ),
+    ):
+        rows.append(
+            (
+                label,
+                goal,
+                f"{fixed(old[key]['mean'], 2)} (p90 {fixed(old[key]['p90'], 2)})",
+                f"{fixed(new[key]['mean'], 2)} (p90 {fixed(new[key]['p90'], 2)})",
+                met(summary["goals_met_by_new"][key]),
+            )
+        )
+    parts = [intro, table(["", "goal (new)", "old", "new", ""], rows)]
+    parts.append(
+        f"New strength / old: {fixed(summary['new_strength_share_of_old'], 3)}; pairs within the colour "
+        f"goal: old {fixed(old['pairs_delta_e_inside_within_goal'], 3)}, new "
+        f"{fixed(new['pairs_delta_e_inside_within_goal'], 3)}; within the background goal: old "
+        f"{fixed(old['pairs_delta_e_outside_within_goal'], 3)}, new "
+        f"{fixed(new['pairs_delta_e_outside_within_goal'], 3)}."
+    )
+    mask = summary.get("product_mask")
+    if mask:
+        iou = mask["iou_vs_true_silhouette"]
+        parts.append(
+            f"`product_mask` against the true silhouette: IoU mean {fixed(iou['mean'], 3)}; share of "
+            f"photos below 0.9: {fixed(mask['iou_below_0_9_share'], 3)}; photos without a mask: "
+            f"{fmt(summary.get('photos_without_a_mask'))}."
+        )
+    parts.append(heading(level, "Per style"))
+    parts.append(
+        table(
+            ["style", "ΔE inside old", "new", "ΔE outside old", "new", "strength old", "new"],
+            (
+                (
+                    code(row["style"]),
+                    fixed(row["old"]["delta_e_inside"], 2),
+                    fixed(row["new"]["delta_e_inside"], 2),
+                    fixed(row["old"]["delta_e_outside"], 2),
+                    fixed(row["new"]["delta_e_outside"], 2),
+                    fixed(row["old"]["style_strength"], 3),
+                    fixed(row["new"]["style_strength"], 3),
+                )
+                for row in summary["per_style"]
+            ),
+            align=["l", "r", "r", "r", "r", "r", "r"],
+        )
+    )
+    return "\n\n".join(parts)
+
+
 def renderer_for(name: str) -> Renderer | None:
     if name == "models.json":
         return render_models
+    if name == "styled.json":
+        return render_styled
     if name == "pipeline.json":
         return render_pipeline
     if name.startswith("serving") and name.endswith(".json"):
@@ -893,6 +971,38 @@ def render_summary(results: dict[str, Any]) -> str:
             )
 
         attempt(_load)
+
+    styled = results.get("styled.json")
+    if isinstance(styled, dict):
+
+        def _styled() -> None:
+            summary, goals = styled["summary"], styled["goals"]
+            new, verdicts = summary["new"], summary["goals_met_by_new"]
+            add(
+                "Styled images: colour change inside the product (mean ΔE2000)",
+                f"≤ {fmt(goals['delta_e_inside_max'])}",
+                f"{fixed(new['delta_e_inside']['mean'], 2)} (art filter before: "
+                f"{fixed(summary['old']['delta_e_inside']['mean'], 2)})",
+                verdicts["delta_e_inside"],
+                "styled.json",
+            )
+            add(
+                "Styled images: background change (mean ΔE2000)",
+                f"≤ {fmt(goals['delta_e_outside_max'])}",
+                f"{fixed(new['delta_e_outside']['mean'], 2)} (before: "
+                f"{fixed(summary['old']['delta_e_outside']['mean'], 2)})",
+                verdicts["delta_e_outside"],
+                "styled.json",
+            )
+            add(
+                "Styled images: style strength kept",
+                f"≥ {fmt(goals['strength_share_of_old_min'])} of before",
+                fixed(summary["new_strength_share_of_old"], 3),
+                verdicts["style_strength"],
+                "styled.json",
+            )
+
+        attempt(_styled)
 
     if not rows:
         return ""

@@ -260,8 +260,7 @@ def read_fashion_mnist(directory: Path = FASHION_MNIST_DIR) -> tuple[np.ndarray,
     )
     if not images_path.exists():
         raise FileNotFoundError(
-            f"{images_path} not found: install Debian's package "
-            "(apt-get install dataset-fashion-mnist)"
+            f"{images_path} not found: install Debian's package (apt-get install dataset-fashion-mnist)"
         )
     with gzip.open(images_path) as fh:
         images = np.frombuffer(fh.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)

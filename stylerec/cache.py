@@ -2,21 +2,54 @@
 
 Every call goes through ``stylerec_settings.CACHE_ALIAS``; any backend error (Redis down, a
 timeout, a pickling problem) is logged and treated as a miss, so recommendations are then served
-uncached instead of failing.
+uncached instead of failing. An outage is logged once a minute per kind of access
+(``cache_outage_log``), not once per request.
+
+Counts and debounces (the throttles, the styled-image request debounce) fall back to a cache in
+this process instead (``LocalFallbackCache``, ``cache_add``): per process they are approximate,
+which beats turning them off. Never for values another process invalidates (recommendations).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from django.core.cache import caches
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.locmem import LocMemCache
 
 from stylerec.conf import stylerec_settings
 
 logger = logging.getLogger("stylerec.ranking")
 
 PREFIX = "stylerec:"
+
+# One warning per minute and per kind of failing access, however many requests fail meanwhile.
+OUTAGE_LOG_INTERVAL = 60.0
+_outage_logged: dict[str, float] = {}
+_outage_lock = threading.Lock()
+
+# Where counts and debounces go while the shared cache is unreachable: this process's memory.
+_local = LocMemCache("stylerec-local-fallback", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
+
+
+def cache_outage_log(what: str, *, log: logging.Logger | None = None) -> None:
+    """Log the exception being handled as a cache failure of ``what`` (e.g. "read"), with its
+    traceback, at most once a minute per ``what``: an outage must not write one per request."""
+    now = time.monotonic()
+    with _outage_lock:
+        last = _outage_logged.get(what)
+        if last is not None and now - last < OUTAGE_LOG_INTERVAL:
+            return
+        _outage_logged[what] = now
+    (log or logger).warning(
+        "stylerec: the cache is unavailable (%s); carrying on without it (logged once a minute)",
+        what,
+        exc_info=True,
+    )
 
 
 def _cache() -> Any:
@@ -27,7 +60,7 @@ def cache_get_many(keys: list[str]) -> dict[str, Any]:
     try:
         found = _cache().get_many([PREFIX + key for key in keys])
     except Exception:  # noqa: BLE001 - a cache outage must not break serving
-        logger.warning("stylerec cache read failed; serving uncached", exc_info=True)
+        cache_outage_log("read; serving uncached")
         return {}
     return {key[len(PREFIX) :]: value for key, value in found.items()}
 
@@ -43,7 +76,7 @@ def cache_set_many(values: dict[str, Any], *, timeout: int | None = None) -> Non
             timeout=stylerec_settings.CACHE_TIMEOUT if timeout is None else timeout,
         )
     except Exception:  # noqa: BLE001
-        logger.warning("stylerec cache write failed", exc_info=True)
+        cache_outage_log("write")
 
 
 def cache_set(key: str, value: Any, *, timeout: int | None = None) -> None:
@@ -54,7 +87,44 @@ def cache_delete(key: str) -> None:
     try:
         _cache().delete(PREFIX + key)
     except Exception:  # noqa: BLE001
-        logger.warning("stylerec cache delete failed", exc_info=True)
+        cache_outage_log("delete")
+
+
+class LocalFallbackCache:
+    """The part of a Django cache's API that counts and debounces use (``get``, ``set``, ``add``),
+    on ``primary`` while it answers and on this process's memory while it fails: limits stay on,
+    per process, during a Redis outage. Not for values another process invalidates."""
+
+    def __init__(self, primary: Any, *, what: str) -> None:
+        self.primary = primary
+        self.what = what
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self.primary.get(key, default)
+        except Exception:  # noqa: BLE001 - a cache outage must not break serving
+            cache_outage_log(f"{self.what}; counting in this process")
+            return _local.get(key, default)
+
+    def set(self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT) -> None:
+        try:
+            self.primary.set(key, value, timeout)
+        except Exception:  # noqa: BLE001
+            cache_outage_log(f"{self.what}; counting in this process")
+            _local.set(key, value, timeout)
+
+    def add(self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT) -> bool:
+        try:
+            return bool(self.primary.add(key, value, timeout))
+        except Exception:  # noqa: BLE001
+            cache_outage_log(f"{self.what}; counting in this process")
+            return bool(_local.add(key, value, timeout))
+
+
+def cache_add(key: str, value: Any, *, timeout: int, what: str) -> bool:
+    """``cache.add`` (True when the key was not there) on stylerec's cache, or on this process's
+    memory while that cache is unreachable: for debounces."""
+    return LocalFallbackCache(_cache(), what=what).add(PREFIX + key, value, timeout)
 
 
 def recommendation_version_key(*, owner_key: str) -> str:

@@ -8,7 +8,8 @@ dict, E008 unknown STYLEREC key, E009 setting of the wrong type, E010 setting be
 E011 DEFAULT_K above MAX_K, E012 unknown DEVICE, E013 signal without weight field, E014 weight field
 without signal, E015 product model not an AbstractProduct, E016 product model not installed, E017
 PRICE_FORMATTER not an importable callable, E018 the host's product migrations do not depend on
-stylerec's 0001_vector_extension, W001 model output size unreadable.
+stylerec's 0001_vector_extension, W001 model output size unreadable, W002 the broker's visibility
+timeout is shorter than the longest stylerec task's hard time limit.
 
 Checks run at every start-up, so none may import torch or transformers (only ``check_models``
 imports the configured classes, whose modules import heavy libraries lazily).
@@ -403,3 +404,56 @@ def _adds_vector_columns(migration: Any, model_name: str, vector_field: type) ->
             if isinstance(op.field, vector_field):
                 return True
     return False
+
+
+# Brokers that hand an unacknowledged message to another worker after a visibility timeout, and
+# the timeout kombu uses when none is configured.
+VISIBILITY_TIMEOUT_DEFAULTS = {"redis": 3600, "rediss": 3600, "sentinel": 3600, "sqs": 1800}
+
+
+@register()
+def check_visibility_timeout(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """W002 when the host's Celery app uses a broker with a visibility timeout (Redis, SQS) shorter
+    than the longest hard time limit of stylerec's tasks: a task still running would be handed to a
+    second worker and run twice at once, over and over for a long one."""
+    from stylerec.services.queue import celery_app
+
+    app = celery_app()
+    if app is None:  # no Celery app: stylerec runs its tasks in-process, no broker
+        return []
+    scheme = str(app.conf.broker_url or "").split("://", 1)[0].split("+")[0].lower()
+    if scheme not in VISIBILITY_TIMEOUT_DEFAULTS:
+        return []
+    options = app.conf.broker_transport_options or {}
+    timeout = float(options.get("visibility_timeout", VISIBILITY_TIMEOUT_DEFAULTS[scheme]))
+    longest = longest_task_time_limit(app)
+    if longest is None or timeout >= longest[1]:
+        return []
+    from stylerec.task_limits import visibility_timeout_for
+
+    name, limit = longest
+    return [
+        Warning(
+            f"The broker's visibility_timeout ({timeout:g} s) is shorter than the hard time limit of "
+            f"the task {name} ({limit:g} s): a message still being worked on is handed to another "
+            "worker, and the task runs twice at once.",
+            hint=(
+                'Set CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] to at least '
+                f"{visibility_timeout_for(int(limit))} (2 × the longest hard limit: its run plus its wait "
+                "in the worker; docs/operations.md)."
+            ),
+            id="stylerec.W002",
+        )
+    ]
+
+
+def longest_task_time_limit(app: Any) -> tuple[str, float] | None:
+    """(name, seconds) of the stylerec task with the longest hard time limit (its own, else the
+    app's ``task_time_limit``); None when none has one."""
+    default = app.conf.task_time_limit
+    limits = [
+        (name, float(task.time_limit if task.time_limit is not None else default))
+        for name, task in app.tasks.items()
+        if name.startswith("stylerec.") and (task.time_limit is not None or default is not None)
+    ]
+    return max(limits, key=lambda item: item[1]) if limits else None

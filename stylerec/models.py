@@ -473,3 +473,19 @@ class StyledImage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} in {self.style}"
+
+
+class PendingTask(models.Model):
+    """A task that could not be sent (the broker was down) and whose work no other row keeps
+    pending: written by ``services.queue.task_enqueue`` only when sending failed; the sweep
+    (``stylerec.artifacts_sweep``) sends it again and deletes the row. One row per task and
+    arguments (``key``), however often sending it failed."""
+
+    name = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    key = models.CharField(max_length=64, unique=True)  # sha256 of name, args and kwargs
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} (pending since {self.created_at:%Y-%m-%d %H:%M})"

@@ -44,18 +44,19 @@ from stylerec.services.queue import (  # noqa: F401  (the names and routing, imp
 )
 from stylerec.services.recommendations import recommendations_invalidate
 
+# The limits live in ``stylerec.task_limits`` (plain numbers the project settings read too: the
+# broker's visibility timeout is derived from the longest).
+from stylerec.task_limits import CPU_LIMITS, GPU_LIMITS, PRUNE_LIMITS, RETRY_BACKOFF_MAX
+
 _RELIABLE: dict[str, Any] = {
     "acks_late": True,
     "reject_on_worker_lost": True,
     "autoretry_for": TRANSIENT_ERRORS,
     "retry_backoff": 2,
-    "retry_backoff_max": 600,
+    "retry_backoff_max": RETRY_BACKOFF_MAX,
     "retry_jitter": True,
     "max_retries": 8,
 }
-# A batch of 32 style transfers on a CPU takes well under a minute; ten is a stuck worker.
-GPU_LIMITS = {"soft_time_limit": 540, "time_limit": 600}
-CPU_LIMITS = {"soft_time_limit": 60, "time_limit": 90}
 
 
 @shared_task(name=ARTIFACTS_COMPUTE, **_RELIABLE, **GPU_LIMITS)
@@ -87,14 +88,10 @@ def customer_profile_refresh(user_id: int | None = None, session_key: str = "") 
 
 @shared_task(name=ARTIFACTS_SWEEP, **_RELIABLE, **CPU_LIMITS)
 def artifacts_sweep(max_tasks: int = 200) -> int:
-    """Enqueue batches for whatever is pending or stale: recovers work whose message never made it
-    to the broker (Redis was down during the save). Run by beat every few minutes."""
+    """Send again what never made it to the broker (Redis was down when it was asked for): batches
+    for pending or stale artifacts, and every other task that could not be sent (``PendingTask``:
+    profile refreshes, aggregate updates). Run by beat every few minutes."""
     return artifacts.artifacts_sweep(max_tasks=max_tasks)
-
-
-# Deleting a year of events from a large store's table takes a while; it goes in batches that
-# commit, so a run cut short by the limit is finished by the next.
-PRUNE_LIMITS = {"soft_time_limit": 900, "time_limit": 960}
 
 
 @shared_task(name=EVENTS_PRUNE, **_RELIABLE, **PRUNE_LIMITS)

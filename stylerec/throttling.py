@@ -14,6 +14,11 @@ name a new "address" with every request). Behind N reverse proxies of your own, 
 Plain Django views (stylerec's form endpoints, a host's sign-up and review forms) use the same
 throttle through the ``throttle_view(scope)`` decorator, which answers 429 with a message and
 ``Retry-After``.
+
+While the cache is unreachable (Redis down) the counts go on in each web process's memory
+(``stylerec.cache.LocalFallbackCache``), with one warning a minute: the limits get looser (each
+process counts on its own) but stay on, so a cache outage never opens the review, event and sign-up
+endpoints to floods, nor answers 500.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import Throttled
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
+
+from stylerec.cache import LocalFallbackCache
 
 DEFAULT_RATES = {
     "stylerec.events": "240/min",  # a page view posts impressions for a few blocks at once
@@ -59,6 +66,11 @@ def throttle_message(scope: str | None) -> str:
 
 
 class StylerecScopedRateThrottle(ScopedRateThrottle):
+    @property
+    def cache(self) -> Any:  # type: ignore[override]  # DRF's is a class attribute
+        """DRF's cache (Django's default), counting in this process while it is unreachable."""
+        return LocalFallbackCache(ScopedRateThrottle.cache, what="throttle")
+
     def get_rate(self) -> str | None:
         # DRF's rates are "N/period" strings or None; the stubs type the setting's values as numbers.
         host_rates = cast("dict[str, str | None]", api_settings.DEFAULT_THROTTLE_RATES or {})

@@ -33,7 +33,6 @@ from stylerec.throttling import throttle_view
 logger = logging.getLogger(__name__)
 
 
-
 # --- glue shared by tags, views and the API --------------------------------------------------
 
 

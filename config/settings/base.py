@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from stylerec import task_limits  # plain numbers: the tasks' time limits
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("STYLEREC_VAR_DIR", BASE_DIR / "var"))
 
@@ -128,8 +130,9 @@ CELERY_TASK_ROUTES = ("stylerec.services.queue.route_task",)
 CELERY_TASK_SOFT_TIME_LIMIT = 300  # defaults; stylerec's tasks set their own
 CELERY_TASK_TIME_LIMIT = 360
 # Unacknowledged (acks_late) messages of a dead worker come back after this many seconds; it must
-# exceed the longest task including its queue wait.
-VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+# exceed the longest task including its wait in the worker: 2 × the longest hard time_limit of
+# stylerec's tasks (960 s × 2 = 1920 s; stylerec.task_limits says why; check stylerec.W002).
+VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", task_limits.VISIBILITY_TIMEOUT))
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": VISIBILITY_TIMEOUT}
 if CELERY_BROKER_URL == "filesystem://":
     for _folder in ("queue", "processed", "control"):
@@ -152,8 +155,16 @@ CELERY_IMPORTS = ("stylerec.ranking.tasks",)  # not an app's tasks.py, so autodi
 
 # --- Cache: shared by the web server and the worker (a worker's invalidation must reach the pages):
 # Redis when configured, else files under var/ (one machine, no server to run).
+# With Redis down, pages and the API carry on without the cache (docs/operations.md, "When Redis is
+# down"); the timeouts keep an unreachable Redis from holding each request for the OS's TCP timeout.
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 else:
     CACHES = {
         "default": {

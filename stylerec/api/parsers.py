@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.utils import json
 
 # No request stylerec takes nests deeper than 4 levels; 32 leaves room and costs nothing.
@@ -69,4 +69,4 @@ class DepthLimitedJSONParser(JSONParser):
 
 # What stylerec's API views parse: DRF's default set, with the JSON parser depth-limited. Form and
 # multipart bodies are flat (a QueryDict), so they need no limit.
-API_PARSER_CLASSES = [DepthLimitedJSONParser, FormParser, MultiPartParser]
+API_PARSER_CLASSES: list[type[BaseParser]] = [DepthLimitedJSONParser, FormParser, MultiPartParser]

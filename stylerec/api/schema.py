@@ -20,7 +20,7 @@ answer the schema does not describe. ``SchemaMixin`` also gives every API view s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from drf_spectacular.generators import SchemaGenerator
@@ -28,6 +28,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import extend_schema as spectacular_extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
 from rest_framework.schemas.inspectors import ViewInspector
 
@@ -122,7 +123,7 @@ class SchemaMixin:
     stylerec's parsers (a depth-limited JSON parser), whatever the host's defaults say."""
 
     schema: ViewInspector | None = StylerecAutoSchema()  # APIView's declared type, so the mixin fits it
-    parser_classes = API_PARSER_CLASSES
+    parser_classes: Sequence[type[BaseParser]] = API_PARSER_CLASSES
 
 
 def extend_schema(**kwargs: Any) -> Callable[[Any], Any]:

@@ -94,13 +94,14 @@ WITHHELD_IMAGES = "stylerec_images_withheld"
 
 
 def images_withheld_for(context: dict[str, Any], products: list[Any]) -> dict[int, str]:
-    """``services.artifacts.images_withheld`` for ``products``, remembered in the serializer
-    context, so a list of products costs one query (``images_withheld_prime``), not one each."""
+    """{pk: why its photo is withheld, "" when shown} for ``products`` and any asked before:
+    ``services.artifacts.images_withheld``, remembered in the serializer context, so a list of
+    products costs one query (``images_withheld_prime``), not one each."""
     known: dict[int, str] = context.setdefault(WITHHELD_IMAGES, {})
     missing = [product for product in products if product.pk not in known]
     if missing:
         images_withheld_prime(context, missing)
-    return {pk: why for pk, why in known.items() if why}
+    return known
 
 
 def images_withheld_prime(context: dict[str, Any], products: list[Any]) -> None:
@@ -114,7 +115,7 @@ class ProductListSerializer(serializers.ListSerializer):
 
     def to_representation(self, data: Any) -> Any:
         products = list(data.all() if hasattr(data, "all") else data)
-        images_withheld_prime(self.context, products)
+        images_withheld_prime(cast("dict[str, Any]", self.context), products)  # the root's, shared
         return super().to_representation(products)
 
 
@@ -155,7 +156,8 @@ class ProductSerializer(serializers.ModelSerializer):
         )
     )
     def get_image(self, product: Any) -> str | None:
-        if not product.image or product.pk in images_withheld_for(self.context, [product]):
+        context = cast("dict[str, Any]", self.context)  # the root serializer's dict, shared by the tree
+        if not product.image or images_withheld_for(context, [product]).get(product.pk):
             return None
         return file_url(product.image, request=self.context.get("request"))
 

@@ -658,6 +658,7 @@ class _HeadTrainer:
                     best = (accuracy, epoch, state, logits)
         assert best is not None
         save_file({k: v.contiguous() for k, v in best[2].items()}, os.fspath(path))
+        path.chmod(0o644)  # safetensors writes 0600; the file ships in a wheel and is read by any user
         return {
             "trained_layers": list(range(first, len(layers))),
             "epochs": history,

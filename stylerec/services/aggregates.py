@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.core.cache import caches
 from django.db.models import Avg
 
-from stylerec.conf import stylerec_settings
+from stylerec.cache import cache_get, cache_set
 from stylerec.models import Review, get_product_model
 from stylerec.trust import LOW_TRUST, users_trust
 
@@ -31,19 +30,19 @@ VERIFIED_WEIGHT = 1.0
 UNVERIFIED_WEIGHT = 0.5
 PRIOR_STRENGTH = 5.0  # pseudo-reviews at the catalogue mean
 PRIOR_CACHE_SECONDS = 600
+PRIOR_CACHE_KEY = "sentiment-prior"  # stylerec.cache adds its prefix: "stylerec:sentiment-prior"
 
 
 def sentiment_prior() -> float:
     """The catalogue-wide mean review sentiment (0 when nothing is scored yet); cached, since it
     moves slowly and every aggregate reads it."""
-    cache = caches[stylerec_settings.CACHE_ALIAS]
-    prior = cache.get("stylerec:sentiment-prior")
+    prior = cache_get(PRIOR_CACHE_KEY)  # with the cache down (Redis): a miss, read from the database
     if prior is None:
         prior = (
             Review.objects.filter(sentiment_score__isnull=False).aggregate(m=Avg("sentiment_score"))["m"]
             or 0.0
         )
-        cache.set("stylerec:sentiment-prior", prior, PRIOR_CACHE_SECONDS)
+        cache_set(PRIOR_CACHE_KEY, prior, timeout=PRIOR_CACHE_SECONDS)
     return float(prior)
 
 

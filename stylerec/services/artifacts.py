@@ -674,15 +674,17 @@ def artifacts_pending_ids(*, kind: str, limit: int, exclude: Iterable[int] = ())
 
 
 def artifacts_sweep(*, max_tasks: int = 200) -> int:
-    """Enqueue batches for whatever is pending or stale: recovers work whose message never made it
-    to the broker (Redis was down during the save). The number of batches sent."""
+    """Send again what never made it to the broker (Redis was down when it was asked for): batches
+    for the artifacts left pending or stale, every kind (at most ``max_tasks``), and the other
+    tasks that could not be sent, profile refreshes and aggregate updates among them
+    (``PendingTask`` rows, at most ``max_tasks`` more). The number of tasks sent."""
     batch_size = int(stylerec_settings.BATCH_SIZE)
     sent = 0
     for kind in KINDS:
         waiting = artifacts_waiting(kind=kind).count()
         for _ in range(min(-(-waiting // batch_size), max_tasks - sent)):
             sent += queue.task_enqueue(ARTIFACTS_COMPUTE, kind, [])
-    return sent
+    return sent + queue.pending_tasks_send(limit=max_tasks)
 
 
 def _needs_work(spec: ArtifactKind, row: Any, state: Any, current_hash: str) -> bool:
@@ -786,13 +788,28 @@ def pixel_batches(
         yield part
 
 
+def detached(outcome: Any) -> Any:
+    """An exception kept as an item's outcome, without its tracebacks (and theirs of its causes):
+    their frames hold the call's decoded images, which must be freed with the call, not when the
+    batch's outcomes are stored. Anything else is returned as it is."""
+    if isinstance(outcome, BaseException):
+        seen: set[int] = set()
+        current: BaseException | None = outcome
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            current.__traceback__ = None
+            current = current.__cause__ or current.__context__
+    return outcome
+
+
 def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 def artifacts_compute(*, kind: str, ids: Sequence[int], force: bool = False) -> ComputeReport:
     """Compute ``kind`` for the objects ``ids`` (one model call per ``batch_key``: a single call for
-    most kinds) and store what is still current."""
+    most kinds, cut further where its images would decode to more than ``MAX_BATCH_PIXELS``) and
+    store what is still current."""
     spec = KINDS[kind]
     report = ComputeReport(kind=kind)
     ids = sorted(set(ids))
@@ -826,7 +843,7 @@ def artifacts_compute(*, kind: str, ids: Sequence[int], force: bool = False) -> 
             except TRANSIENT_ERRORS:
                 raise
             except Exception as exc:  # this item's input is unusable; the others go on
-                outcomes[pk] = exc
+                outcomes[pk] = detached(exc)
         for part in pixel_batches(prepared, spec.pixels, int(stylerec_settings.MAX_BATCH_PIXELS)):
             # Decoded here, one part at a time: a part's images are freed before the next is decoded.
             decoded: list[tuple[int, Any]] = []
@@ -836,9 +853,9 @@ def artifacts_compute(*, kind: str, ids: Sequence[int], force: bool = False) -> 
                 except TRANSIENT_ERRORS:
                     raise
                 except Exception as exc:  # truncated or corrupt: this item fails, the others go on
-                    outcomes[pk] = exc
+                    outcomes[pk] = detached(exc)
             results = run_isolated(spec.infer, [item for _, item in decoded], compute_ctx)
-            outcomes.update({pk: result for (pk, _), result in zip(decoded, results, strict=True)})
+            outcomes.update({pk: detached(result) for (pk, _), result in zip(decoded, results, strict=True)})
             del decoded, results
     _outcomes_store(spec=spec, version=version, hashes=hashes, outcomes=outcomes, force=force, report=report)
     return report

@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from stylerec.conf import stylerec_settings
 from stylerec.customers import Owner
-from stylerec.models import CustomerLink, CustomerProfile, Interaction, Review, StylePreference
+from stylerec.models import CustomerLink, CustomerProfile, Interaction, PendingTask, Review, StylePreference
 from stylerec.services.aggregates import products_sentiment_aggregate
 from stylerec.services.events import profile_refresh_handled
+from stylerec.services.queue import PROFILE_REFRESH
 from stylerec.services.recommendations import recommendations_invalidate
 
 PRUNE_BATCH = 10_000
@@ -154,6 +155,10 @@ def customer_erase(*, user_id: int | None, session_keys: Iterable[str] = ()) -> 
                 Q(user_id=user_id) | Q(session_key__in=keys) if user_id else Q(session_key__in=keys)
             ).delete()[0],
         }
+        # Profile refreshes that could not be sent (the broker was down) name the customer: not
+        # sent again for a customer just erased, nor kept.
+        named = Q(args__1__in=keys) | Q(args__0=user_id) if user_id else Q(args__1__in=keys)
+        PendingTask.objects.filter(named, name=PROFILE_REFRESH).delete()
         products_sentiment_aggregate(product_ids=product_ids)
     for owner in [*([Owner(user_id=user_id)] if user_id else []), *(Owner(session_key=k) for k in keys)]:
         recommendations_invalidate(user_id=owner.user_id, session_key=owner.session_key)

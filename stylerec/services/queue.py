@@ -10,9 +10,11 @@ itself; hosts that call the tasks directly route them with ``route_task``
 (``CELERY_TASK_ROUTES = ("stylerec.services.queue.route_task",)``; the old path
 ``"stylerec.tasks.route_task"`` still works).
 
-Callers mark the work pending in the database *before* enqueueing, so a message that never
-reaches the broker loses nothing: the sweep (``stylerec.artifacts_sweep``) or the next backfill
-sends it again.
+A message that never reaches the broker loses nothing. The artifact tasks' callers mark the work
+pending in the database *before* enqueueing (``ArtifactState``/``StyledImage`` rows), and for every
+other task ``task_enqueue`` writes down what it could not send (a ``PendingTask`` row: name and
+arguments): the sweep (``stylerec.artifacts_sweep``, ``pending_tasks_send``) sends both again, the
+next backfill the artifacts too.
 
 stylerec uses the host's Celery app. A host without one (no Celery app was created in this process,
 so ``celery.current_app`` is Celery's own fallback app, which reads none of Django's ``CELERY_*``
@@ -25,14 +27,17 @@ tasks asked for while a request is being served run once its response has been s
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import threading
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import request_finished, request_started
-from django.db import transaction
+from django.db import router, transaction
 
 from stylerec.conf import stylerec_settings
 
@@ -46,6 +51,10 @@ PROFILE_REFRESH = "stylerec.customer_profile_refresh"
 ARTIFACTS_SWEEP = "stylerec.artifacts_sweep"
 EVENTS_PRUNE = "stylerec.events_prune"  # beat, daily: STYLEREC["EVENT_RETENTION_DAYS"]
 GPU_TASKS = frozenset({ARTIFACTS_COMPUTE, STYLED_IMAGES_GENERATE})
+# Tasks whose work is already kept pending per object (ArtifactState/StyledImage rows, which the
+# sweep finds): a failed send of these is not written down again as a PendingTask, which would send
+# every batch twice. A failed send of any other task is.
+PENDING_IN_OWN_ROWS = frozenset({ARTIFACTS_COMPUTE, STYLED_IMAGES_GENERATE})
 
 # A save must not hang on a broker that is down: two quick tries, then the work stays pending in
 # the database and the sweep or the next backfill picks it up.
@@ -183,8 +192,60 @@ def task_enqueue(name: str, *args: Any, **kwargs: Any) -> bool:
             type(exc).__name__,
             exc,
         )
+        if name not in PENDING_IN_OWN_ROWS:
+            pending_task_record(name, args, kwargs)
         return False
     return True
+
+
+def pending_task_key(name: str, args: Any, kwargs: Any) -> str:
+    """The fingerprint of a task and its arguments: one ``PendingTask`` row per identical task."""
+    payload = json.dumps([name, list(args), dict(kwargs)], sort_keys=True, cls=DjangoJSONEncoder)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def pending_task_record(name: str, args: Any, kwargs: Any) -> bool:
+    """Write down a task that could not be sent, for the sweep (``pending_tasks_send``); the same
+    task with the same arguments is written once. Never raises: the caller's save has happened."""
+    from stylerec.models import PendingTask
+
+    try:
+        key = pending_task_key(name, args, kwargs)
+        # Round-trip through JSON: what the row holds is what the task will be sent with.
+        row_args, row_kwargs = json.loads(json.dumps([list(args), dict(kwargs)], cls=DjangoJSONEncoder))
+        with transaction.atomic(using=router.db_for_write(PendingTask)):  # a savepoint inside a transaction
+            PendingTask.objects.bulk_create(
+                [PendingTask(name=name, args=row_args, kwargs=row_kwargs, key=key)], ignore_conflicts=True
+            )
+    except Exception:  # noqa: BLE001 - e.g. the database is down too: nothing more to be done here
+        logger.exception("Could not record %s for the sweep; it is lost", name)
+        return False
+    return True
+
+
+def pending_tasks_send(*, limit: int = 200) -> int:
+    """Send again the tasks ``task_enqueue`` could not send (``PendingTask``), oldest first, at
+    most ``limit``; the number sent. Stops at the first that still cannot be sent (the broker is
+    still down), which is written down again. Each row is deleted *before* its task is sent, so a
+    send that fails meanwhile for the same task writes a new row instead of being lost, and two
+    sweeps at once never send one row twice."""
+    from stylerec.models import PendingTask
+
+    sent = 0
+    for row in PendingTask.objects.order_by("pk")[:limit]:
+        deleted, _ = PendingTask.objects.filter(pk=row.pk).delete()
+        if not deleted:
+            continue  # another sweep took it
+        try:
+            ok = task_enqueue(row.name, *row.args, **row.kwargs)
+        except KeyError:  # celery.exceptions.NotRegistered: a task no longer there (an upgrade)
+            logger.warning("Dropped the pending task %s: no task of that name is registered", row.name)
+            continue
+        if not ok:
+            pending_task_record(row.name, row.args, row.kwargs)  # once: task_enqueue may have already
+            break
+        sent += 1
+    return sent
 
 
 def task_eager(name: str) -> bool:

@@ -23,12 +23,12 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.core.cache import caches
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from stylerec.cache import cache_add
 from stylerec.conf import stylerec_settings
 from stylerec.ml import registry
 from stylerec.models import ArtifactStatus, Style, StyledImage, get_product_model
@@ -97,11 +97,16 @@ def styled_image_for(*, product: Any, style: Style) -> StyledImage | None:
 
 def styled_images_request(*, pairs: Iterable[tuple[int, int]]) -> list[int]:
     """Mark (product id, style id) pairs as wanted and enqueue their generation after commit."""
-    cache = caches[stylerec_settings.CACHE_ALIAS]
+    # With the cache down (Redis), each web process debounces on its own (``cache_add``).
     wanted = [
         (product_id, style_id)
         for product_id, style_id in dict.fromkeys(pairs)
-        if cache.add(f"stylerec:styled-request:{product_id}:{style_id}", 1, REQUEST_DEBOUNCE_SECONDS)
+        if cache_add(
+            f"styled-request:{product_id}:{style_id}",
+            1,
+            timeout=REQUEST_DEBOUNCE_SECONDS,
+            what="styled-image request debounce",
+        )
     ]
     if not wanted:
         return []

@@ -54,12 +54,11 @@ def test_two_blocks_on_a_product_page_share_at_most_a_quarter(client, family):
     assert len(set(for_you) & set(similar)) <= 2
     assert viewed.pk not in for_you + similar
     # Without the page's exclusions the two blocks would overlap far more: the rule does the work.
-    session_key = client.session.session_key
     from stylerec.customers import session_customer_key
 
     alone = recommendations_for(
         RecommendationRequest(
-            block="similar", session_key=session_customer_key(session_key), product_id=viewed.pk, k=8
+            block="similar", session_key=session_customer_key(client.session), product_id=viewed.pk, k=8
         )
     )
     assert len({item.product.pk for item in alone.items} & set(for_you)) > 2
@@ -74,23 +73,17 @@ def test_repeats_fill_a_block_only_when_nothing_else_is_left(family):
     shown = [item.product.pk for item in result.items]
     assert len(shown) == 8  # still full
     assert len(set(shown) & set(avoid)) <= 2  # 25 other shirts were there to take their place
-    ranked = recommendations_for(RecommendationRequest(block="trending", k=3, avoid=tuple(p.pk for p in family)))
+    ranked = recommendations_for(
+        RecommendationRequest(block="trending", k=3, avoid=tuple(p.pk for p in family))
+    )
     assert len(ranked.items) == 3  # nothing but repeats left: the block is still filled
 
 
 def test_a_first_time_visitor_is_never_told_because_you_liked_the_product_on_the_page(client, family):
-    from stylerec.models import RankingProfile
+    from tests.ranking.conftest import make_ranking_profile
 
     # History only: every reason comes from the signal that used to say "Because you liked X".
-    RankingProfile.objects.create(
-        name="history",
-        is_active=True,
-        mmr_lambda=1.0,
-        max_per_category=0,
-        **{f"w_{name}": 0.0 for name in ("context", "style", "visual", "sentiment", "popularity", "freshness")},
-        w_history=1.0,
-        w_collaborative=0.0,
-    )
+    make_ranking_profile(is_active=True, only={"history": 1.0})
     viewed = family[3]
     html = client.get(reverse("shop:product", args=[viewed.pk])).content.decode()
     reasons = _reasons(html)

@@ -24,7 +24,7 @@ from stylerec.conf import DEFAULTS
 ROOT = Path(__file__).resolve().parents[2]
 TOP_LEVEL = {"version", "name", "services", "networks", "volumes", "configs", "secrets", "include"}
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
-SERVICES = {"db", "redis", "migrate", "web", "beat", "train-sentiment", "worker-cpu", "worker-gpu"}
+SERVICES = {"db", "redis", "migrate", "web", "beat", "worker-cpu", "worker-gpu"}
 APP_SERVICES = SERVICES - {"db", "redis"}
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}
 INTERPOLATION = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:(?::?[-?+])[^}]*)?\}")
@@ -81,7 +81,7 @@ def test_web_image_has_no_model_stack_and_workers_have_it(compose, stages):
     assert "FROM base AS web" in stages["web"] and "FROM base AS worker" in stages["worker"]
     targets = {name: s["build"]["target"] for name, s in compose["services"].items() if "build" in s}
     assert {targets[name] for name in ("web", "beat", "migrate")} == {"web"}
-    assert {targets[name] for name in ("worker-cpu", "worker-gpu", "train-sentiment")} == {"worker"}
+    assert {targets[name] for name in ("worker-cpu", "worker-gpu")} == {"worker"}
 
 
 def test_cpu_worker_needs_no_nvidia_toolkit_and_gpu_worker_reserves_a_gpu_under_a_profile(compose):

@@ -26,7 +26,7 @@ from django.db import connection
 
 from stylerec.models import Interaction, StylePreference
 from stylerec.services.events import interaction_record
-from tests.factories import make_product, make_style, make_user
+from tests.factories import make_order, make_product, make_style, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 K = 4
@@ -81,8 +81,10 @@ def shop(settings):
     ]
     customer = make_user("webnode-alice")
     StylePreference.objects.create(user=customer, style=retro, weight=1.0)
-    for product, kind in ((products[0], Interaction.Kind.PURCHASE), (products[6], Interaction.Kind.VIEW)):
-        interaction_record(kind=kind, user=customer, product_id=product.pk)  # refreshes the profile
+    make_order(products[0].pk, user=customer)  # the store's order hook, as a purchase is recorded
+    interaction_record(
+        kind=Interaction.Kind.VIEW, user=customer, product_id=products[6].pk
+    )  # refreshes the profile
     return {"products": products, "customer": customer, "style": retro}
 
 

@@ -27,7 +27,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def filesystem_broker(settings, tmp_path):
     """This process and the worker exchange messages as files in a per-test folder."""
-    from celery import current_app
 
     folders = {name: tmp_path / "broker" / name for name in ("queue", "processed", "control")}
     for folder in folders.values():
@@ -42,11 +41,11 @@ def filesystem_broker(settings, tmp_path):
     settings.STYLEREC = fake_stylerec(
         log_file=str(tmp_path / "model-calls.log"), GPU_QUEUE="stylerec.gpu", CPU_QUEUE="stylerec.cpu"
     )
-    saved = _use_broker("filesystem://", transport)
+    restore = _use_broker("filesystem://", transport)
     try:
         yield Broker(url="filesystem://", transport=transport, stylerec=settings.STYLEREC, tmp=tmp_path)
     finally:
-        current_app.conf.update(saved)
+        restore()
         _pools_reset()
 
 
@@ -68,9 +67,10 @@ def test_a_page_view_asks_the_worker_for_styled_images_and_the_next_view_shows_t
 
         first = client.get(page)
         assert first.status_code == 200
-        assert 'class="stylerec-item' in first.content.decode()  # the block shows the original photos
-        assert styled_urls(first.content.decode()) == []
-        assert StyledImage.objects.filter(style=style).exists()  # ...and asked for the styled ones
+        # The blocks show the photos and ask the worker for the styled ones (with these fast fakes
+        # the worker may already have drawn some for a later block of the same page).
+        assert 'class="stylerec-item' in first.content.decode()
+        assert StyledImage.objects.filter(style=style).exists()
 
         wait_for(
             lambda: StyledImage.objects.filter(style=style, status="ready").exists(),

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from celery import current_app
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connection
@@ -30,6 +29,7 @@ from stylerec.models import ArtifactState, ArtifactStatus, StyledImage, get_prod
 from stylerec.services.artifacts import PRODUCT_IMAGE, PRODUCT_KINDS, PRODUCT_STYLES, PRODUCT_TEXT
 from stylerec.services.styled import styled_image_for
 from tests.factories import make_style
+from tests.outage import _pools_reset, conf_override
 from tests.pipeline.conftest import make_product_with_image
 from tests.pipeline.fakes import fake_stylerec, image_vector, model_calls, text_vector
 
@@ -52,22 +52,12 @@ class Broker:
         return [self.stylerec["GPU_QUEUE"], self.stylerec["CPU_QUEUE"]]
 
 
-def _use_broker(url: str, transport: dict) -> dict:
-    """Point this process's Celery app at a broker (the tests run eagerly otherwise); returns what
-    to restore."""
-    saved = {
-        key: current_app.conf[key] for key in ("broker_url", "task_always_eager", "broker_transport_options")
-    }
-    current_app.conf.update(broker_url=url, task_always_eager=False, broker_transport_options=transport)
+def _use_broker(url: str, transport: dict) -> Callable[[], None]:
+    """Point this process's Celery app at a broker (the tests run eagerly otherwise); returns the
+    function that undoes it."""
+    restore = conf_override(broker_url=url, task_always_eager=False, broker_transport_options=transport)
     _pools_reset()
-    return saved
-
-
-def _pools_reset() -> None:
-    if current_app._pool is not None:
-        current_app._pool.force_close_all()
-    current_app._pool = None
-    current_app.amqp._producer_pool = None
+    return restore
 
 
 @pytest.fixture
@@ -82,11 +72,11 @@ def broker(settings, tmp_path) -> Iterator[Broker]:
     log = tmp_path / "model-calls.log"
     settings.STYLEREC = fake_stylerec(log_file=str(log), GPU_QUEUE=f"gpu-{tag}", CPU_QUEUE=f"cpu-{tag}")
     url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    saved = _use_broker(url, transport)
+    restore = _use_broker(url, transport)
     try:
         yield Broker(url=url, transport=transport, stylerec=settings.STYLEREC, tmp=tmp_path)
     finally:
-        current_app.conf.update(saved)
+        restore()
         _pools_reset()
         import redis
 
@@ -215,11 +205,11 @@ def test_a_task_killed_mid_batch_is_redelivered_and_stored_once(broker):
 
 def test_redis_down_during_a_save_leaves_pending_work_for_the_backfill(settings, tmp_path, caplog):
     settings.STYLEREC = fake_stylerec(log_file=str(tmp_path / "calls.log"))
-    saved = _use_broker("redis://127.0.0.1:1/0", {"socket_connect_timeout": 1})  # nothing listens on port 1
+    restore = _use_broker("redis://127.0.0.1:1/0", {"socket_connect_timeout": 1})  # nothing listens on port 1
     try:
         product = make_product_with_image(title="Saved while Redis is down")
     finally:
-        current_app.conf.update(saved)
+        restore()
         _pools_reset()
     assert get_product_model().objects.filter(pk=product.pk).exists()
     states = ArtifactState.objects.filter(object_id=product.pk, kind__in=PRODUCT_KINDS)

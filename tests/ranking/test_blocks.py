@@ -44,7 +44,10 @@ def test_anonymous_session_gets_recommendations_from_what_it_viewed(active_profi
     result = recommend(session_key="anon-session")
     assert result.fallback is None
     assert ids(result)[0] == near.pk
-    assert "Because you liked Retro Navy Pullover" in _reasons(result, near)
+    # One look is not a like: the reason says what the visitor did.
+    assert "Because you viewed Retro Navy Pullover" in _reasons(result, near)
+    interaction_record(kind="view", session_key="anon-session", product_id=viewed.pk)  # back again
+    assert "Because you liked Retro Navy Pullover" in _reasons(recommend(session_key="anon-session"), near)
 
 
 def test_anonymous_session_style_choice_drives_in_your_style():

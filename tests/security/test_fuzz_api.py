@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from stylerec.models import RankingProfile, StylePreference
-from tests.factories import make_review, make_style
+from tests.factories import make_product, make_review, make_style
 
 MAX_EXAMPLES = 25
 CHECKS = [
@@ -49,13 +49,24 @@ FUZZ_SETTINGS = settings(
 
 
 @pytest.fixture
-def store(catalog, customer):
-    """Rows the operations can find: products, reviews, styles, a profile, a preference."""
+def store(customer):
+    """Rows the operations can find: products 1 to 10 (small ids, which the generated cases often
+    name), reviews, styles, ranking profile 1, a preference."""
+    catalog = [
+        make_product(
+            id=pk,
+            direction={pk % 2: 1.0, 10 + pk: 0.3},
+            title=f"Item {pk}",
+            category="Shirt" if pk % 2 else "Dress",
+            popularity=float(pk),
+        )
+        for pk in range(1, 11)
+    ]
     retro = make_style("retro", name="Retro")
     make_style("minimalist", name="Minimalist")
     for product in catalog[:3]:
         make_review(product, user=customer, text="Great retro cut.")
-    RankingProfile.objects.create(name="Baseline", is_active=True)
+    RankingProfile.objects.create(id=1, name="Baseline", is_active=True)
     StylePreference.objects.create(user=customer, style=retro, weight=1.0)
     return catalog
 

@@ -46,6 +46,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--sheet-products", type=int, default=4)
         parser.add_argument(
+            "--pairs", action="store_true", help="also write every product x style pair's figures (large)"
+        )
+        parser.add_argument(
             "--sheet-styles",
             default=None,
             help="comma-separated style slugs for the sheet (default: 3 of them)",
@@ -62,7 +65,8 @@ class Command(BaseCommand):
         if count < 1:
             raise CommandError("--products must be at least 1")
         source = options["source"]
-        products, styles = [], []
+        products: list[Any] = []
+        styles: list[Any] = []
         if source in ("auto", "db"):
             products, styles = _store_products_and_styles(count)
             if source == "db" and not (products and styles):
@@ -126,11 +130,12 @@ class Command(BaseCommand):
             },
             "goals": bench.GOALS,
             "summary": summary,
-            "results": [
+        }
+        if options["pairs"]:
+            result["results"] = [
                 {"product": r.product, "style": r.style, "old": _rounded(r.old), "new": _rounded(r.new)}
                 for r in report.results
-            ],
-        }
+            ]
         path = Path(options["output"])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -143,7 +143,7 @@ class Command(BaseCommand):
             # The API creates no session for a visitor without one: the probe leaves nothing behind.
             self._wait_until_up(port, paths["recommendations_api"], server, probe_dir)
             self.stdout.write(f"gunicorn up on {HOST}:{port} after {time.monotonic() - started:.1f} s")
-            phases = [
+            phases: list[dict[str, Any]] = [
                 {"name": "product_page", "path": paths["product_page"], "seconds": seconds / 2},
                 {"name": "recommendations_api", "path": paths["recommendations_api"], "seconds": seconds / 2},
             ]
