@@ -109,16 +109,9 @@ def style_text(style: Style) -> str:
 
 
 def image_file_load(field_file: Any) -> Any:
-    """The RGB image of an ImageField through the storage API; ``NoInput`` when there is none."""
-    from stylerec.ml.images import load_image
-
-    if not field_file or not field_file.name:
-        raise NoInput
-    try:
-        with field_file.storage.open(field_file.name, "rb") as fh:
-            return load_image(fh)
-    except FileNotFoundError as exc:
-        raise ImageInputError(f"The image file {field_file.name!r} is missing from storage.") from exc
+    """The RGB image of an ImageField through the storage API, decoded now; ``NoInput`` when there
+    is none."""
+    return image_file_open(field_file).decode()
 
 
 def image_file_open(field_file: Any) -> Any:
