@@ -8,14 +8,12 @@ really does carry its style, which the image models can then pick up."""
 
 from __future__ import annotations
 
-import gzip
 import io
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,9 +24,9 @@ from django.db.models import Count
 from django.utils import timezone
 from PIL import Image, ImageFilter
 
+from stylerec.lab.datasets import fashion_mnist_read
 from stylerec.models import Interaction, Review, Style, get_product_model
 
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 SEED = 20261128
 IMAGE_SIZE = 256
 DEMO_PASSWORD = "demo-pass-123"
@@ -252,23 +250,6 @@ class BuildReport:
     skipped: bool = False
 
 
-def read_fashion_mnist(directory: Path = FASHION_MNIST_DIR) -> tuple[np.ndarray, np.ndarray]:
-    """The 60k training photos (uint8, n×28×28) and labels, read in place from Debian's package."""
-    images_path, labels_path = (
-        directory / "train-images-idx3-ubyte.gz",
-        directory / "train-labels-idx1-ubyte.gz",
-    )
-    if not images_path.exists():
-        raise FileNotFoundError(
-            f"{images_path} not found: install Debian's package (apt-get install dataset-fashion-mnist)"
-        )
-    with gzip.open(images_path) as fh:
-        images = np.frombuffer(fh.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(labels_path) as fh:
-        labels = np.frombuffer(fh.read(), dtype=np.uint8, offset=8)
-    return images, labels
-
-
 def render_product_photo(
     pixels: np.ndarray, style: DemoStyle, colourway: int, rng: random.Random
 ) -> Image.Image:
@@ -387,7 +368,7 @@ def _ensure_profiles() -> None:
 
 
 def _create_products(Product, size, rng, styles, tick) -> list:
-    images, labels = read_fashion_mnist()
+    images, labels = fashion_mnist_read(split="train")
     picks = rng.sample(range(len(images)), size)
     now = timezone.now()
     products = []

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 LANGUAGES = ("zh", "en")
 SPLITS = ("train", "test")
@@ -159,3 +160,28 @@ def csv_reviews(path: str | Path) -> dict[str, dict[str, list[tuple[str, int]]]]
         if all(sum(1 for _, y in split["train"] if y == label) >= MIN_REVIEWS for label in (0, 1))
         and split["test"]
     }
+
+
+# Debian's dataset-fashion-mnist: real product photos (28 px greyscale), read in place.
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def fashion_mnist_read(*, split: str = "train", directory: Path = FASHION_MNIST_DIR) -> tuple[Any, Any]:
+    """The photos (uint8, n x 28 x 28) and labels of ``split`` ("train": 60k, "t10k": 10k)."""
+    import gzip
+
+    import numpy as np
+
+    if split not in ("train", "t10k"):
+        raise ValueError(f"unknown Fashion-MNIST split {split!r}; choose train or t10k")
+    images_path = directory / f"{split}-images-idx3-ubyte.gz"
+    labels_path = directory / f"{split}-labels-idx1-ubyte.gz"
+    if not images_path.exists():
+        raise FileNotFoundError(
+            f"{images_path} not found: install Debian's package (apt-get install dataset-fashion-mnist)"
+        )
+    with gzip.open(images_path) as fh:
+        images = np.frombuffer(fh.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(labels_path) as fh:
+        labels = np.frombuffer(fh.read(), dtype=np.uint8, offset=8)
+    return images, labels

@@ -30,19 +30,17 @@ against (IoU); a store's own photos are measured inside ``product_mask``'s silho
 
 from __future__ import annotations
 
-import gzip
 import io
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stylerec.lab.datasets import fashion_mnist_read
 from stylerec.ml.base import StyleSpec
 
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 PHOTO_SIDE = 256
 JPEG_QUALITY = 88  # services.styled stores styled images at this quality; the demo's photos too
 PRESETS = 26
@@ -106,21 +104,6 @@ def jpeg_round_trip(img: Any, quality: int = JPEG_QUALITY) -> Any:
     return Image.open(buffer).convert("RGB")
 
 
-def read_fashion_mnist(directory: Path = FASHION_MNIST_DIR) -> tuple[np.ndarray, np.ndarray]:
-    """The 10k test photos (uint8, n x 28 x 28) and their labels."""
-    images_path, labels_path = (
-        directory / "t10k-images-idx3-ubyte.gz",
-        directory / "t10k-labels-idx1-ubyte.gz",
-    )
-    if not images_path.exists():
-        raise FileNotFoundError(f"{images_path} not found: apt-get install dataset-fashion-mnist")
-    with gzip.open(images_path) as fh:
-        images = np.frombuffer(fh.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(labels_path) as fh:
-        labels = np.frombuffer(fh.read(), dtype=np.uint8, offset=8)
-    return images, labels
-
-
 def render_photo(
     pixels: np.ndarray, dark: Sequence[int], light: Sequence[int], background: Sequence[int]
 ) -> Any:
@@ -139,7 +122,7 @@ def render_photo(
 
 
 def fashion_products(n: int, seed: int = 0) -> list[Product]:
-    images, labels = read_fashion_mnist()
+    images, labels = fashion_mnist_read(split="t10k")
     rng = np.random.default_rng(seed)
     out = []
     for i, index in enumerate(rng.choice(len(images), size=n, replace=False)):

@@ -11,11 +11,12 @@ import pytest
 from django.core.management import call_command
 
 from stylerec.lab import styled_benchmark as bench
+from stylerec.lab.datasets import FASHION_MNIST_DIR
 from stylerec.ml.transfer import product_mask
 from tests.ml.vision_fixtures import shirt, textured
 
 needs_fashion_mnist = pytest.mark.skipif(
-    not (bench.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
+    not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
     reason="Debian's dataset-fashion-mnist is not installed",
 )
 
