@@ -60,6 +60,10 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_EF_SEARCH": 100,
     "CACHE_TIMEOUT": 300,
     "CACHE_ALIAS": "default",
+    # A view of the product a customer viewed last, within this many seconds, is a reload: it is
+    # not a new event (no row, no profile refresh, cached blocks stay valid), so reloading a page
+    # neither re-ranks it nor pumps the product's popularity. 0 records every view.
+    "REPEAT_VIEW_SECONDS": 600,
     # --- display ------------------------------------------------------------------------------
     # ISO 4217 code of the store's prices, and the callable (amount, currency) -> str that
     # blocks, the |stylerec_price filter and the API's price_display write prices with.

@@ -6,6 +6,8 @@ python:stylerec.lab.loadtest_server``; the command sets two environment variable
 * ``STYLEREC_LOADTEST_DATABASE``: JSON merged into ``DATABASES["default"]`` before Django starts,
   so the web workers use the very database the command runs against (under pytest that is the test
   database, whose name the settings module alone does not give);
+* ``STYLEREC_LOADTEST_DEBUG``: "0" serves with ``DEBUG`` off whatever the settings say (a store
+  serves so; DEBUG keeps every query in memory and slows each request), "1" keeps the settings';
 * ``STYLEREC_LOADTEST_PROBE_DIR``: where each worker, as it exits, writes which heavy model
   libraries it imported and which stylerec models it built. A web process must have none: models
   run in workers, never while serving a page.
@@ -38,8 +40,18 @@ def worker_exit(server: Any, worker: Any) -> None:
         "pid": os.getpid(),
         "ml_modules": [name for name in ML_MODULES if name in sys.modules],
         "models_built": sorted(getattr(registry, "_loaded", {})) if registry is not None else [],
+        "debug": _debug(),
     }
     Path(probe_dir, f"worker-{os.getpid()}.json").write_text(json.dumps(report), encoding="utf-8")
+
+
+def _debug() -> bool | None:
+    try:
+        from django.conf import settings
+
+        return bool(settings.DEBUG)
+    except Exception:  # noqa: BLE001 - settings not configured: nothing to report
+        return None
 
 
 # --- the WSGI application ---------------------------------------------------------------------------
@@ -51,6 +63,8 @@ def _application() -> Any:
     override = os.environ.get("STYLEREC_LOADTEST_DATABASE")
     if override:
         settings.DATABASES["default"].update(json.loads(override))  # before Django connects
+    if os.environ.get("STYLEREC_LOADTEST_DEBUG") == "0":
+        settings.DEBUG = False
     if getattr(settings, "WSGI_APPLICATION", None):
         from django.utils.module_loading import import_string
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from stylerec.customers import PROFILE_KINDS, SERVER_ONLY_KINDS, SERVER_ONLY_MESSAGE
+from stylerec.cache import cache_delete, cache_get, cache_set
+from stylerec.conf import stylerec_settings
+from stylerec.customers import PROFILE_KINDS, SERVER_ONLY_KINDS, SERVER_ONLY_MESSAGE, Owner
 from stylerec.models import Interaction, RankingProfile, get_product_model
 
 MAX_POSITION = 32767
@@ -63,6 +65,41 @@ def customer_refresh_schedule(*, user_id: int | None, session_key: str) -> None:
     recommendations_invalidate(user_id=user_id, session_key=session_key)
 
 
+def _last_view_key(owner: Owner) -> str:
+    return f"lastview:{owner.key}"
+
+
+def view_repeated(*, owner: Owner, product_id: int) -> Interaction | None:
+    """The customer's earlier view when viewing ``product_id`` again is a reload (the product they
+    viewed last, within ``REPEAT_VIEW_SECONDS``); None when it is a new view. One cache read and no
+    query; with the cache down every view is new (fails open: an event is never lost)."""
+    if not stylerec_settings.REPEAT_VIEW_SECONDS:
+        return None
+    last = cache_get(_last_view_key(owner))
+    if not (isinstance(last, tuple) and len(last) == 3 and last[0] == product_id):
+        return None
+    return Interaction(
+        pk=last[1],
+        kind=Interaction.Kind.VIEW,
+        user_id=owner.user_id,
+        session_key=owner.session_key,
+        product_id=product_id,
+        created_at=last[2],
+    )
+
+
+def view_remember(*, owner: Owner, interaction: Interaction) -> None:
+    seconds = int(stylerec_settings.REPEAT_VIEW_SECONDS)
+    if seconds:
+        value = (interaction.product_id, interaction.pk, interaction.created_at)
+        cache_set(_last_view_key(owner), value, timeout=seconds)
+
+
+def view_forget(*, owner: Owner) -> None:
+    """Forget the customer's last view (their events were erased: the next view is new)."""
+    cache_delete(_last_view_key(owner))
+
+
 def interaction_record(
     *,
     kind: str,
@@ -82,11 +119,17 @@ def interaction_record(
         raise ValueError(f"unknown interaction kind {kind!r}")
     if kind in SERVER_ONLY_KINDS:  # purchases: services.orders.order_record, the store's order hook
         raise ValueError(SERVER_ONLY_MESSAGE)
+    user_id = _user_id(user)
+    owner = Owner(user_id=user_id, session_key="" if user_id else (session_key or ""))
+    is_view = kind == Interaction.Kind.VIEW and product_id is not None and bool(user_id or session_key)
+    if is_view:
+        earlier = view_repeated(owner=owner, product_id=product_id)
+        if earlier is not None:  # a reload: nothing new to record, re-rank or count
+            return earlier
     if product_id is not None and not get_product_model().objects.filter(pk=product_id).exists():
         raise ValueError(f"no product {product_id}")
     if profile_id is not None and not RankingProfile.objects.filter(pk=profile_id).exists():
         profile_id = None  # a deleted profile must not lose the event
-    user_id = _user_id(user)
     with profile_refresh_handled():  # refreshed below: the Interaction receiver must not do it again
         interaction = Interaction.objects.create(
             kind=kind,
@@ -100,6 +143,8 @@ def interaction_record(
             position=None if position is None else max(0, min(int(position), MAX_POSITION)),
             created_at=timezone.now(),
         )
+    if is_view:
+        view_remember(owner=owner, interaction=interaction)
     if kind in PROFILE_KINDS and (user_id or session_key):
         customer_refresh_schedule(user_id=user_id, session_key="" if user_id else session_key)
     return interaction

@@ -22,7 +22,7 @@ from stylerec.conf import stylerec_settings
 from stylerec.customers import Owner
 from stylerec.models import CustomerLink, CustomerProfile, Interaction, PendingTask, Review, StylePreference
 from stylerec.services.aggregates import products_sentiment_aggregate
-from stylerec.services.events import profile_refresh_handled
+from stylerec.services.events import profile_refresh_handled, view_forget
 from stylerec.services.queue import PROFILE_REFRESH
 from stylerec.services.recommendations import recommendations_invalidate
 
@@ -162,6 +162,7 @@ def customer_erase(*, user_id: int | None, session_keys: Iterable[str] = ()) -> 
         products_sentiment_aggregate(product_ids=product_ids)
     for owner in [*([Owner(user_id=user_id)] if user_id else []), *(Owner(session_key=k) for k in keys)]:
         recommendations_invalidate(user_id=owner.user_id, session_key=owner.session_key)
+        view_forget(owner=owner)  # a view after erasure is recorded anew
     return {"erased": erased, "products_recomputed": product_ids}
 
 

@@ -47,6 +47,7 @@ _ASSETS_FLAG = "_stylerec_assets_included"
 # The products the blocks rendered so far on this page show (ids, in order): each next block gets
 # them as soft exclusions (RecommendationRequest.avoid), so it says something new.
 _SHOWN_ATTR = "_stylerec_shown_products"
+_TOP_STYLE_ATTR = "_stylerec_top_style"  # the visitor's favourite style, read once per page
 
 
 def block_request_for(
@@ -141,6 +142,16 @@ def _shown_on_page(http_request: Any) -> list[int]:
     return shown
 
 
+def _top_style_on_page(http_request: Any) -> Any:
+    """The visitor's favourite style, read once per page (every block of it shows the same)."""
+    if http_request is None:
+        return None
+    if not hasattr(http_request, _TOP_STYLE_ATTR):
+        user, session_key = customer_of(http_request)
+        setattr(http_request, _TOP_STYLE_ATTR, top_style_of(user=user, session_key=session_key))
+    return getattr(http_request, _TOP_STYLE_ATTR)
+
+
 def _assets_needed(http_request: Any) -> bool:
     if http_request is None:
         return True
@@ -173,8 +184,7 @@ def block_render(
     if not result.items:
         return ""
     shown.extend(item.product.pk for item in result.items if item.product.pk not in shown)
-    user, session_key = customer_of(http_request) if http_request is not None else (None, "")
-    style = top_style_of(user=user, session_key=session_key)
+    style = _top_style_on_page(http_request)
     context = block_context(http_request=http_request, result=result, title=title, style=style)
     tpl = select_template([f"stylerec/blocks/{block}.html", "stylerec/blocks/base.html"])
     return tpl.render(context, request=http_request)

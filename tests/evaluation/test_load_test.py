@@ -15,7 +15,8 @@ from tests.factories import make_product
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)  # gunicorn's workers read what this test committed
-def test_load_test_command_measures_both_endpoints(tmp_path, settings):
+def test_load_test_command_measures_both_endpoints(tmp_path, settings, monkeypatch):
+    monkeypatch.setenv("DEBUG", "1")  # the settings would serve with DEBUG on: the command turns it off
     products = [
         make_product(direction={i % 2: 1.0, 10 + i: 0.3}, title=f"Shirt {i}", popularity=float(10 - i))
         for i in range(8)
@@ -46,6 +47,7 @@ def test_load_test_command_measures_both_endpoints(tmp_path, settings):
     assert api["goals"] == {"requests_per_s": 300.0}
     assert report["server"]["bind"].startswith("127.0.0.1:")
     assert len(report["web_workers"]) == 2
+    assert report["debug"] is False and all(w["debug"] is False for w in report["web_workers"])
     assert report["no_model_in_web_process"] is True
     assert all(w["ml_modules"] == [] and w["models_built"] == [] for w in report["web_workers"])
     # The synthetic visitors' views are erased again, and their sessions.

@@ -39,6 +39,41 @@ def test_impressions_keep_the_cache():
     assert recommend(user_id=user.pk).cached is True
 
 
+def test_a_reload_is_not_a_new_view_and_keeps_the_cache():
+    product, other = make_product(direction=1), make_product(direction=2)
+    user = make_user()
+    first = interaction_record(kind="view", user=user, product_id=product.pk)
+    recommend(user_id=user.pk)
+    again = interaction_record(kind="view", user=user, product_id=product.pk)
+    assert again.pk == first.pk and again.product_id == product.pk  # the earlier view, no new row
+    assert Interaction.objects.filter(user=user, kind="view").count() == 1
+    assert recommend(user_id=user.pk).cached is True  # nothing to re-rank
+    # Another product in between: viewing the first one again is a new view.
+    interaction_record(kind="view", user=user, product_id=other.pk)
+    interaction_record(kind="view", user=user, product_id=product.pk)
+    assert Interaction.objects.filter(user=user, kind="view").count() == 3
+
+
+def test_after_erasure_the_same_view_is_recorded_anew():
+    from stylerec.services.privacy import customer_erase
+
+    product = make_product(direction=1)
+    user = make_user()
+    interaction_record(kind="view", user=user, product_id=product.pk)
+    customer_erase(user_id=user.pk)
+    again = interaction_record(kind="view", user=user, product_id=product.pk)
+    assert Interaction.objects.filter(pk=again.pk, user=user, kind="view").exists()
+
+
+def test_every_view_counts_when_repeat_views_are_switched_off(settings):
+    settings.STYLEREC = {"REPEAT_VIEW_SECONDS": 0}
+    product = make_product(direction=1)
+    user = make_user()
+    interaction_record(kind="view", user=user, product_id=product.pk)
+    interaction_record(kind="view", user=user, product_id=product.pk)
+    assert Interaction.objects.filter(user=user, kind="view").count() == 2
+
+
 def test_another_customers_event_does_not_touch_my_cache():
     product = make_product(direction=1)
     me, other = make_user(), make_user()

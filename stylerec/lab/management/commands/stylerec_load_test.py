@@ -120,9 +120,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--keep-data", action="store_true", help="Keep the visitors' events and sessions."
         )
+        parser.add_argument(
+            "--keep-debug",
+            action="store_true",
+            help="Serve with the settings' DEBUG (default: DEBUG off, as a store serves).",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         seconds = float(opts["seconds"])
+        self.keep_debug = bool(opts["keep_debug"])
         if not 0 < seconds <= MAX_SECONDS:
             raise CommandError(f"--seconds must be above 0 and at most {MAX_SECONDS}")
         warmup = float(opts["warmup"]) if opts["warmup"] is not None else max(1.0, round(seconds / 10, 1))
@@ -185,7 +191,8 @@ class Command(BaseCommand):
                 "bind": f"{HOST}:{port}",
             },
             "settings": settings_module(),
-            "debug": bool(settings.DEBUG),
+            # what the web workers served with (they report it as they exit)
+            "debug": any(bool(w.get("debug")) for w in web_workers),
             "database": connection.settings_dict.get("NAME"),
             "cache_backend": settings.CACHES.get("default", {}).get("BACKEND", ""),
             "product_id": product.pk,
@@ -254,6 +261,7 @@ class Command(BaseCommand):
                 {key: db.get(key) for key in ("NAME", "HOST", "PORT", "USER", "PASSWORD")}
             ),
             "PYTHONUNBUFFERED": "1",
+            "STYLEREC_LOADTEST_DEBUG": "1" if self.keep_debug else "0",
         }
         command = [
             sys.executable,
