@@ -52,6 +52,16 @@ def test_backfill_computes_everything_missing(catalog, model_log):
     assert len(model_calls(model_log)) == calls
 
 
+def test_backfill_shows_one_progress_line_for_the_whole_run(catalog, model_log, capsys):
+    call_command("stylerec_backfill", "--kind", "product_text,product_image,review", stdout=io.StringIO())
+    err = capsys.readouterr().err
+    lines = {line.split(":")[0].strip() for line in err.replace("\r", "\n").splitlines() if line.strip()}
+    assert lines == {"backfill"}  # one bar, not one per kind
+    # Its total is every row of every kind asked for, counted up front: 5 + 5 products, 1 review
+    # and the rating of the one reviewed product; the ETA is the whole run's.
+    assert "0/12 " in err and "12/12 " in err and "13/" not in err
+
+
 def test_backfill_resumes_and_recomputes_only_stale(catalog, model_log, settings):
     backfill("--kind", "product_text", "--limit", "2", "--batch-size", "1")
     assert [n for _, _, n in model_calls(model_log, "text")] == [1, 1]

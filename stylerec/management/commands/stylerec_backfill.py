@@ -59,6 +59,41 @@ class Command(BaseCommand):
         if self.batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         self.options = options
+        self.bar = self.overall_progress(kinds)
+        try:
+            self.kinds_backfill(kinds)
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+
+    def overall_progress(self, kinds: list[str]) -> Any:
+        """One progress line for the whole run, with an overall ETA: the rows every artifact kind
+        asked for needs, counted up front (none in --async mode: the workers do the work)."""
+        if self.options["run_async"] or self.options["no_progress"]:
+            return None
+        total = 0
+        for kind in kinds:
+            if kind == PROFILES:
+                from stylerec.services.profiles import customers_needing_refresh
+
+                total += len(customers_needing_refresh(force=self.options["force"]))
+                continue
+            spec = artifacts.KIND_BY_OPTION[kind]
+            ids = self.styled_ids() if spec.name == artifacts.STYLED else self.ids_needing_work(spec.name)
+            total += len(ids)
+            if kind == "review":  # then the rating aggregate of every reviewed product
+                total += Review.objects.values("product_id").distinct().count()
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc="backfill", unit="item", file=sys.stderr, smoothing=0.05)
+
+    def ids_needing_work(self, kind: str) -> list[int]:
+        return artifacts.artifacts_needing_work(
+            kind=kind, force=self.options["force"], limit=self.options["limit"]
+        )
+
+    def kinds_backfill(self, kinds: list[str]) -> None:
+        options = self.options
         for kind in ORDER:
             if kind not in kinds:
                 continue
@@ -84,14 +119,20 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(f"{spec.name}: skipped, its model cannot be loaded: {exc}"))
 
     def progress(self, total: int, desc: str) -> Any:
+        """The run's one progress line, now showing ``desc``; a line of its own when there is none
+        (profiles rebuilt alone)."""
         from tqdm import tqdm
 
+        if self.bar is not None:
+            self.bar.set_postfix_str(desc, refresh=True)
+            # A kind may find more work than counted up front (rows added meanwhile).
+            return _SharedBar(self.bar)
         return tqdm(total=total, desc=desc, unit="item", file=sys.stderr, disable=self.options["no_progress"])
 
     def artifacts_backfill(self, kind: str, ids: list[int] | None = None) -> None:
         force = self.options["force"]
         if ids is None:
-            ids = artifacts.artifacts_needing_work(kind=kind, force=force, limit=self.options["limit"])
+            ids = self.ids_needing_work(kind)
         if self.options["run_async"]:
             artifacts.artifacts_mark(kind=kind, ids=ids)
             sent = sum(
@@ -155,3 +196,16 @@ class Command(BaseCommand):
                 f"{totals['skipped']} already done, {totals['discarded']} changed meanwhile"
             )
         )
+
+
+class _SharedBar:
+    """The overall bar, used by one kind as if it were its own (``with`` does not close it)."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    def __enter__(self) -> Any:
+        return self.bar
+
+    def __exit__(self, *exc: object) -> None:
+        return None
