@@ -90,13 +90,18 @@ def test_the_demo_shops_buy_now_places_an_order_server_side(client, customer, ca
 def test_a_forged_x_forwarded_for_does_not_reset_the_event_throttle(settings, catalog):
     _rates(settings, stylerec_events="3/min")
     client = APIClient(REMOTE_ADDR="203.0.113.7")
-    event = {"kind": "view", "product_id": catalog[0].pk}
+    # A different product each time: viewing one product again at once is a reload, not an event.
     statuses = [
-        client.post("/api/stylerec/events/", event, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code
+        client.post(
+            "/api/stylerec/events/",
+            {"kind": "view", "product_id": catalog[n].pk},
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{n}",
+        ).status_code
         for n in range(5)
     ]
     assert statuses == [201, 201, 201, 429, 429]
     assert Interaction.objects.count() == 3
+    event = {"kind": "view", "product_id": catalog[5].pk}
     assert "Too many events" in client.post("/api/stylerec/events/", event).json()["detail"]
 
 
