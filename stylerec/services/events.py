@@ -122,7 +122,7 @@ def interaction_record(
     user_id = _user_id(user)
     owner = Owner(user_id=user_id, session_key="" if user_id else (session_key or ""))
     is_view = kind == Interaction.Kind.VIEW and product_id is not None and bool(user_id or session_key)
-    if is_view:
+    if is_view and product_id is not None:  # (is_view says so; mypy wants it spelled out)
         earlier = view_repeated(owner=owner, product_id=product_id)
         if earlier is not None:  # a reload: nothing new to record, re-rank or count
             return earlier
