@@ -29,6 +29,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 # Accuracy goals of the sentiment model per language (the JSON holds the measurement only).
 SENTIMENT_ACCURACY_GOALS = {"zh": 0.88, "en": 0.80}
+# NDCG@10 goal of the learned profile on the standard MovieLens split (issue #16).
+EVALUATION_NDCG_GOALS = {"movielens": 0.12}
 
 # The command that (re)writes each file; evaluation_<dataset>.json is handled in ``producer``.
 PRODUCERS = {
@@ -42,6 +44,7 @@ PRODUCERS = {
     "sentiment_eval.json": "python manage.py stylerec_eval_text",
     "preference_eval.json": "python manage.py stylerec_eval_text",
     "load.json": "python manage.py stylerec_load_test --seconds 30",
+    "peers_movielens.json": "make peers",
     "styled.json": "python manage.py stylerec_benchmark_styled --products 200",
     "attack.json": "python manage.py stylerec_attack_sim --accounts 50 --target auto --cleanup",
     "attack_without_trust.json": (
@@ -58,6 +61,7 @@ TITLES = {
     "sentiment_eval.json": "Sentiment model accuracy and text speed",
     "preference_eval.json": "Preference extraction check set",
     "load.json": "Load test: a product page with blocks and the recommendations API on gunicorn",
+    "peers_movielens.json": "RecBole peers on the MovieLens split (scored by stylerec's metric code)",
     "styled.json": "Styled images: colour fidelity, clean background and style strength, old vs new",
     "attack.json": "Shilling attack: the target in ordinary customers' blocks, before and after",
     "attack_without_trust.json": "Shilling attack, control: every customer fully trusted",
@@ -340,6 +344,7 @@ def render_serving(data: dict[str, Any], level: int) -> str:
             "",
         ),
         ("timed requests", fmt(data.get("requests")), "", ""),
+        *_serving_pool_rows(data, goals, goals_met),
         (
             "uncached p50 / p99 (ms)",
             f"{fmt(data['uncached_ms']['p50'])} / {fmt(data['uncached_ms']['p99'])}",
@@ -371,6 +376,72 @@ def render_serving(data: dict[str, Any], level: int) -> str:
         ),
     ]
     return table(["measure", "value", "goal", ""], rows)
+
+
+def _serving_pool_rows(data: dict[str, Any], goals: dict[str, Any], goals_met: dict[str, Any]) -> list:
+    """The floor and the candidate-pool measures, when the file has them (issue #15 onwards)."""
+    if "floor_ms" not in data:
+        return []
+
+    def pair(value: dict[str, Any]) -> str:
+        return f"{fmt(value['p50'])} / {fmt(value['p99'])}"
+
+    ratio = data.get("p99_over_floor", {})
+    builds = data.get("pool_builds", {})
+    storage = data.get("pool_storage", {})
+    category = data.get("category_filter", {})
+    return [
+        ("floor: one bare filtered HNSW top-k, p50 / p99 (ms)", pair(data["floor_ms"]), "", ""),
+        (
+            "uncached from a pool, p99 ÷ floor p99",
+            fmt(ratio.get("uncached")),
+            f"≤ {fmt(goals.get('uncached_p99_over_floor'))}",
+            met(goals_met.get("uncached_p99_over_floor")),
+        ),
+        ("uncached, share served from a pool", fmt(data.get("uncached_from_pool_share")), "", ""),
+        (
+            "cold (no pool: direct path) p50 / p99 (ms)",
+            pair(data["cold_ms"]),
+            f"p99 ≤ {fmt(goals.get('cold_p99_ms'))} ms",
+            met(goals_met.get("cold_p99_ms")),
+        ),
+        ("cold p99 ÷ floor p99", fmt(ratio.get("cold")), "", ""),
+        (
+            "10% category: floor / uncached p99 (ms), share from a pool",
+            f"{fmt(category.get('floor_ms', {}).get('p99'))} / "
+            f"{fmt(category.get('uncached_ms', {}).get('p99'))}, {fmt(category.get('from_pool_share'))}",
+            "",
+            "",
+        ),
+        (
+            "pool builds: customers/s, ms per customer p50 / p99",
+            f"{fmt(builds.get('customers_per_s'))}, {pair(builds['ms_per_customer'])}"
+            if "ms_per_customer" in builds
+            else "",
+            "",
+            "",
+        ),
+        (
+            "pools on disk per 10k customers (bytes)",
+            fmt(builds.get("bytes_on_disk_per_10k_customers")),
+            "",
+            "",
+        ),
+        (
+            "read: context / context + pool (PostgreSQL) / cache GET of a pool, p50 (ms)",
+            f"{fmt(storage.get('context_read_ms_p50'))} / {fmt(storage.get('context_and_pool_read_ms_p50'))}"
+            f" / {fmt(storage.get('cache_get_of_the_pool_ms_p50'))}",
+            "",
+            "",
+        ),
+        (
+            "event → changed response p50 / p99 (ms)",
+            pair(data["event_to_response_ms"]),
+            f"p99 ≤ {fmt(goals.get('event_to_response_p99_ms'))} ms",
+            met(goals_met.get("event_to_response_p99_ms")),
+        ),
+        ("event → response measured", escape(str(data.get("event_to_response_mode", ""))), "", ""),
+    ]
 
 
 LOAD_ENDPOINTS = {"product_page": "product page with blocks", "recommendations_api": "recommendations API"}
@@ -582,6 +653,7 @@ def render_evaluation(data: dict[str, Any], level: int) -> str:
             f"Best baseline (by test NDCG@{k}): {best}. NDCG@{k} of stylerec (learned) {fixed(ours)} "
             f"against {fixed(theirs)}."
         )
+    parts.extend(_render_peers_comparison(data, level))
     ks = data.get("ks", [])
     if ks:
         parts.append(heading(level, "NDCG by K (test stage)"))
@@ -645,6 +717,75 @@ def render_evaluation(data: dict[str, Any], level: int) -> str:
         parts.append(heading(level, "Sentiment model"))
         parts.append(render_generic({"sentiment": sentiment}, level + 1))
     return "\n\n".join(parts)
+
+
+def _render_peers_comparison(data: dict[str, Any], level: int) -> list[str]:
+    """The RecBole peers' settings and wall times, and stylerec (learned) minus each peer with its
+    paired bootstrap interval (the evaluation JSON's ``peers``)."""
+    comparison = data.get("peers") or {}
+    if not comparison.get("available"):
+        return []
+    methods = data["methods"]
+    best = comparison["best_peer"]
+    env = comparison.get("environment") or {}
+    parts = [
+        heading(level, "RecBole peers: same split, same metric code"),
+        f"RecBole {env.get('recbole', '?')} (torch {env.get('torch', '?')}, {env.get('threads', '?')} CPU "
+        f"threads), scored {comparison.get('generated_at', '?')}. Protocol: "
+        f"{escape(str(comparison.get('protocol', '')))}.",
+        table(
+            ["peer", "hyper-parameters", "wall time (s)"],
+            [
+                (
+                    name,
+                    ", ".join(f"{k_} {fmt(v)}" for k_, v in (methods[name].get("params") or {}).items())
+                    or "–",
+                    fmt(methods[name].get("seconds")),
+                )
+                for name in comparison["learned_minus_peer"]
+                if name in methods
+            ],
+            align="llr",
+        ),
+    ]
+    rows = []
+    for name, by_metric in comparison["learned_minus_peer"].items():
+        cells = [name + (" (best peer)" if name == best else "")]
+        for key in ("ndcg@10", "hr@10"):
+            ci = by_metric[key]
+            cells.append(f"{_signed(ci['mean'])} [{_signed(ci['low'])}, {_signed(ci['high'])}]")
+        rows.append(cells)
+    first = next(iter(comparison["learned_minus_peer"].values()))["ndcg@10"]
+    parts += [
+        heading(level, "stylerec (learned) minus each peer, paired bootstrap"),
+        f"Per-customer differences on test, {first['resamples']} resamples of the customers (seed "
+        f"{first['seed']}), {round(first['level'] * 100)}% percentile interval in brackets.",
+        table(["peer", "Δ NDCG@10 [CI]", "Δ HR@10 [CI]"], rows, align="lrr"),
+    ]
+    return parts
+
+
+def render_peers(data: dict[str, Any], level: int) -> str:
+    """``peers_<dataset>.json``: each peer's settings, wall time and test metrics (the per-user
+    values it also holds feed the bootstrap in the evaluation report)."""
+    env = data.get("environment") or {}
+    rows = [
+        (
+            name,
+            ", ".join(f"{k_} {fmt(v)}" for k_, v in (peer.get("params") or {}).items()) or "–",
+            fmt(peer.get("seconds")),
+            fixed(peer["test"].get("ndcg@10")),
+            fixed(peer["test"].get("hr@10")),
+        )
+        for name, peer in data["models"].items()
+    ]
+    return "\n\n".join(
+        [
+            f"RecBole {env.get('recbole', '?')}, scored {data.get('generated_at', '?')} on split "
+            f"`{data.get('split')}`. {escape(str(data.get('protocol', '')))}.",
+            table(["peer", "hyper-parameters", "wall time (s)", "NDCG@10", "HR@10"], rows, align="llrrr"),
+        ]
+    )
 
 
 def _signed(value: Any) -> str:
@@ -757,6 +898,8 @@ def renderer_for(name: str) -> Renderer | None:
         return render_load
     if name.startswith("evaluation_") and name.endswith(".json"):
         return render_evaluation
+    if name.startswith("peers_") and name.endswith(".json"):
+        return render_peers
     return None
 
 
@@ -930,6 +1073,21 @@ def render_summary(results: dict[str, Any]) -> str:
                 ours >= theirs,
                 name,
             )
+            goal = EVALUATION_NDCG_GOALS.get(evaluation["dataset"])
+            if goal is not None:
+                add(f"NDCG@10 on {evaluation['dataset']}, stylerec (learned)", f"≥ {fmt(goal)}", fmt(ours),
+                    ours >= goal, name)  # fmt: skip
+            comparison = evaluation.get("peers") or {}
+            if comparison.get("available"):
+                peer = comparison["best_peer"]
+                ci = comparison["learned_minus_peer"][peer]["ndcg@10"]
+                add(
+                    f"NDCG@10 on {evaluation['dataset']}, stylerec (learned) − best RecBole peer",
+                    "95% CI above 0",
+                    f"{_signed(ci['mean'])} [{_signed(ci['low'])}, {_signed(ci['high'])}] vs {peer}",
+                    ci["low"] > 0,
+                    name,
+                )
 
         attempt(_evaluation)
 

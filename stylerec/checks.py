@@ -8,8 +8,9 @@ dict, E008 unknown STYLEREC key, E009 setting of the wrong type, E010 setting be
 E011 DEFAULT_K above MAX_K, E012 unknown DEVICE, E013 signal without weight field, E014 weight field
 without signal, E015 product model not an AbstractProduct, E016 product model not installed, E017
 PRICE_FORMATTER not an importable callable, E018 the host's product migrations do not depend on
-stylerec's 0001_vector_extension, W001 model output size unreadable, W002 the broker's visibility
-timeout is shorter than the longest stylerec task's hard time limit.
+stylerec's 0001_vector_extension, E019 READ_DATABASE_ALIAS names no database in DATABASES, W001
+model output size unreadable, W002 the broker's visibility timeout is shorter than the longest
+stylerec task's hard time limit.
 
 Checks run at every start-up, so none may import torch or transformers (only ``check_models``
 imports the configured classes, whose modules import heavy libraries lazily).
@@ -160,7 +161,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="stylerec.E007",
             )
         ]
-    return [*_unknown_key_errors(configured), *_type_errors(configured), *_value_errors()]
+    return [
+        *_unknown_key_errors(configured),
+        *_type_errors(configured),
+        *_value_errors(),
+        *_read_alias_errors(),
+    ]
+
+
+def _read_alias_errors() -> list[Error]:
+    alias = stylerec_settings.READ_DATABASE_ALIAS
+    if not _has_setting_type("READ_DATABASE_ALIAS") or alias is None or alias in settings.DATABASES:
+        return []
+    return [
+        Error(
+            f"STYLEREC['READ_DATABASE_ALIAS'] is {alias!r}, which is not a key of DATABASES.",
+            hint="Name the replica's alias as written in DATABASES, or leave the setting out to "
+            "serve from the default database.",
+            id="stylerec.E019",
+        )
+    ]
 
 
 def _unknown_key_errors(configured: dict[Any, Any]) -> list[Error]:

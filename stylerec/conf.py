@@ -64,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
     # not a new event (no row, no profile refresh, cached blocks stay valid), so reloading a page
     # neither re-ranks it nor pumps the product's popularity. 0 records every view.
     "REPEAT_VIEW_SECONDS": 600,
+    # The database alias serving reads from (a PostgreSQL replica); None: the default database.
+    # Pool builds and every write stay on the primary (docs/ranking.md, "Candidate pools").
+    "READ_DATABASE_ALIAS": None,
     # --- display ------------------------------------------------------------------------------
     # ISO 4217 code of the store's prices, and the callable (amount, currency) -> str that
     # blocks, the |stylerec_price filter and the API's price_display write prices with.
@@ -87,7 +90,12 @@ IMPORT_STRINGS = {
 
 # A setting must have its default's type; a key whose default is None also takes the type listed
 # here (a new None default without an entry fails at import, so the table cannot fall behind).
-_TYPES_OF_NONE_DEFAULTS: dict[str, type] = {"MODEL_DIR": str, "PRODUCT_URL_NAME": str, "TASK_ROUTES": dict}
+_TYPES_OF_NONE_DEFAULTS: dict[str, type] = {
+    "MODEL_DIR": str,
+    "PRODUCT_URL_NAME": str,
+    "TASK_ROUTES": dict,
+    "READ_DATABASE_ALIAS": str,
+}
 # Keys whose default is not None that also take None (it switches the feature off).
 _NONE_ALSO_ALLOWED = frozenset({"EVENT_RETENTION_DAYS"})
 SETTING_TYPES: dict[str, tuple[type, ...]] = {

@@ -11,15 +11,36 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 
 _VECTOR_OIDS: dict[tuple[str, str], int] = {}  # (host, database) -> oid of the vector type
+
+# The database the ranker reads from while it serves a request (``reading_from``): the raw SQL here,
+# the candidate querysets and the HNSW transaction all follow it. Unset, everything reads and writes
+# the default database: pool builds, services, the lab.
+_reading: ContextVar[str] = ContextVar("stylerec_reading_from", default=DEFAULT_DB_ALIAS)
+
+
+@contextmanager
+def reading_from(alias: str | None) -> Iterator[None]:
+    """Serving reads inside this block go to the database ``alias`` (None: the default)."""
+    token = _reading.set(alias or DEFAULT_DB_ALIAS)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
+def read_alias() -> str:
+    """The database alias reads go to here (``reading_from``), the default one outside it."""
+    return _reading.get()
 
 
 class _NumpyVectorLoader(Loader):
@@ -31,6 +52,7 @@ class _NumpyVectorLoader(Loader):
 
 
 def _vector_oid() -> int:
+    connection = connections[read_alias()]
     settings_dict = connection.settings_dict
     key = (str(settings_dict.get("HOST", "")), str(settings_dict["NAME"]))
     if key not in _VECTOR_OIDS:
@@ -45,6 +67,7 @@ def vector_cursor() -> Iterator[Any]:
     """A binary psycopg cursor on Django's connection that reads vectors as float32 arrays and
     takes numpy arrays as vector parameters."""
     oid = _vector_oid()
+    connection = connections[read_alias()]
     connection.ensure_connection()
 
     class NumpyVectorDumper(Dumper):

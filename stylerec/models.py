@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from django.apps import apps as django_apps
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ImproperlyConfigured
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -489,3 +490,46 @@ class PendingTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (pending since {self.created_at:%Y-%m-%d %H:%M})"
+
+
+class CandidatePool(models.Model):
+    """A customer's candidates for one block, kept by workers (``services.pools``) so that a page
+    view does one short read instead of the HNSW scans (docs/ranking.md, "Candidate pools").
+
+    ``product_ids`` is what generation found, in its order; ``signals`` and ``sources`` hold, per
+    candidate, the signals whose inputs are the customer's and cost most to compute (columns
+    ``ranking.pools.STORED_SIGNALS``, float32) and the products behind them (``STORED_SOURCES``,
+    int64), as raw little-endian arrays. Everything a product may change that must hold at once
+    (active, stock, category, reviews, popularity) is read live beside the pool."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    session_key = models.CharField(
+        "anonymous customer", max_length=40, blank=True, help_text=ANONYMOUS_KEY_HELP
+    )
+    block = models.CharField(max_length=40)
+    product_ids = ArrayField(models.BigIntegerField(), default=list)
+    signals = models.BinaryField(default=b"")
+    sources = models.BinaryField(default=b"")
+    inputs = models.CharField(max_length=64, blank=True)  # the pool format and the profile it was built under
+    built_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "block"], condition=Q(user__isnull=False), name="stylerec_pool_user_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["session_key", "block"],
+                condition=Q(user__isnull=True),
+                name="stylerec_pool_session_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(user__isnull=False) | ~Q(session_key=""), name="stylerec_pool_has_owner"
+            ),
+        ]
+        indexes = [models.Index(fields=["built_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.block} pool of {self.user_id or self.session_key} ({len(self.product_ids)})"

@@ -24,6 +24,7 @@ from django.dispatch import Signal
 from stylerec.conf import stylerec_settings
 from stylerec.customers import PROFILE_KINDS, session_pre_sign_in_key
 from stylerec.models import Interaction, Review, Style, StylePreference, get_product_model
+from stylerec.ranking.pools import pool_wanted
 from stylerec.services.artifacts import (
     PRODUCT_IMAGE,
     PRODUCT_IMAGE_FIELDS,
@@ -40,6 +41,7 @@ from stylerec.services.artifacts import (
     artifacts_request,
 )
 from stylerec.services.events import profile_refresh_is_handled
+from stylerec.services.pools import candidate_pools_request
 from stylerec.services.privacy import customer_erase, customer_link_record
 from stylerec.services.queue import (
     AGGREGATES_UPDATE,
@@ -214,6 +216,11 @@ def interaction_saved(sender: Any, instance: Interaction, created: bool, raw: bo
     _profile_refresh(instance.user_id, instance.session_key)
 
 
+def candidate_pool_wanted(sender: Any, owner: Any, **kwargs: Any) -> None:
+    """A request found the customer's candidate pool missing or old: a worker builds it."""
+    candidate_pools_request(owner=owner)
+
+
 def user_deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A host deletes an account: erase everything stylerec holds about the customer (their
     pre-sign-in sessions' data included) and recompute the ratings of the products they reviewed,
@@ -248,6 +255,7 @@ def receivers_connect() -> None:
         (post_save, interaction_saved, Interaction),
         (pre_delete, user_deleting, get_user_model()),
         (user_logged_in, user_signed_in, None),
+        (pool_wanted, candidate_pool_wanted, None),
     ]
     for signal, receiver, sender in connections:
         signal.connect(receiver, sender=sender, dispatch_uid=f"stylerec.{receiver.__name__}")

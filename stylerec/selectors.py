@@ -12,6 +12,7 @@ from django.utils.translation import get_language
 from stylerec.cache import cache_get_many, cache_set, recommendation_version_key
 from stylerec.conf import stylerec_settings
 from stylerec.customers import Owner
+from stylerec.ranking.collaborative import POPULARITY_MAX_KEY
 from stylerec.ranking.context import style_weights_merge
 from stylerec.ranking.profiles import (
     ACTIVE_PROFILE_KEY,
@@ -55,7 +56,8 @@ def recommendations_for(request: RecommendationRequest) -> RecommendationResult:
     owner = Owner(user_id=request.user_id, session_key=request.session_key)
     version_key = recommendation_version_key(owner_key=owner.key)
     result_key = recommendation_cache_key(request)
-    found = cache_get_many([version_key, result_key, ACTIVE_PROFILE_KEY])
+    # The popularity scale rides along: a block served from a pool then needs no other cache read.
+    found = cache_get_many([version_key, result_key, ACTIVE_PROFILE_KEY, POPULARITY_MAX_KEY])
     active = profile_active(cached=found.get(ACTIVE_PROFILE_KEY))
     profile = profile_for_request(user_id=request.user_id, session_key=request.session_key, active=active)
     profile_key = profile_cache_key(profile)
@@ -63,7 +65,7 @@ def recommendations_for(request: RecommendationRequest) -> RecommendationResult:
     entry = found.get(result_key)
     if entry is not None and entry[0] == version and entry[1] == profile_key:
         return replace(entry[2], cached=True)
-    result = recommend(request, profile=profile)
+    result = recommend(request, profile=profile, popularity_max_cached=found.get(POPULARITY_MAX_KEY))
     cache_set(result_key, (version, profile_key, result))
     return result
 
@@ -79,3 +81,45 @@ def customer_style_weights(*, user_id: int | None = None, session_key: str = "")
         "style__slug", "weight", "source"
     )
     return style_weights_merge(list(rows))
+
+
+# --------------------------------------------------------------------------- review aspects
+ASPECT_SUMMARY_MIN_REVIEWS = 3  # fewer reviews saying the same thing is an anecdote, not a summary
+_SIZING_WORDS = {"small": "runs small", "large": "runs large", "true": "true to size"}
+
+
+def product_aspect_summary(*, product_id: int, min_reviews: int = ASPECT_SUMMARY_MIN_REVIEWS) -> list[dict]:
+    """What the product's reviews say about its aspects, most-said first: ``{"aspect", "verdict",
+    "reviews", "polarity"}`` such as ``("fit", "runs small", 12, -1)`` or ``("quality", "positive",
+    5, 1)``. Read from ``Review.preferences`` (the sizing direction from its ``sizing`` mentions,
+    every other aspect's from the side most reviews take); each review counts once per aspect, and
+    only what at least ``min_reviews`` reviews say is reported."""
+    from collections import Counter
+
+    from stylerec.models import Review
+
+    votes: Counter[tuple[str, str, int]] = Counter()
+    for preferences in Review.objects.filter(product_id=product_id).values_list("preferences", flat=True):
+        said: set[tuple[str, str, int]] = set()
+        for pref in preferences or []:
+            kind, key, polarity = pref.get("kind"), pref.get("key"), int(pref.get("polarity", 0))
+            if kind == "sizing" and key in _SIZING_WORDS:
+                said.add(("fit", _SIZING_WORDS[key], polarity))
+            elif kind == "aspect" and key != "size" and polarity:  # "size" is told by its direction
+                said.add((key, "positive" if polarity > 0 else "negative", polarity))
+        votes.update(said)
+    best: dict[str, tuple[str, str, int]] = {}
+    for item, count in votes.items():
+        if item[0] not in best or count > votes[best[item[0]]]:
+            best[item[0]] = item
+    rows = [
+        {
+            "aspect": aspect,
+            "verdict": verdict,
+            "reviews": votes[(aspect, verdict, polarity)],
+            "polarity": polarity,
+        }
+        for aspect, verdict, polarity in best.values()
+        if votes[(aspect, verdict, polarity)] >= min_reviews
+    ]
+    return sorted(rows, key=lambda row: (-row["reviews"], row["aspect"]))

@@ -17,6 +17,7 @@ from celery import shared_task
 
 from stylerec.services import (
     artifacts,
+    pools,
     privacy,
     profiles,
     styled,  # noqa: F401  (registers the "styled" artifact kind)
@@ -35,6 +36,8 @@ from stylerec.services.queue import (  # noqa: F401  (the names and routing, imp
     ARTIFACTS_SWEEP,
     EVENTS_PRUNE,
     GPU_TASKS,
+    POOLS_BUILD,
+    POOLS_SWEEP,
     PROFILE_REFRESH,
     PUBLISH_RETRY,
     STYLED_IMAGES_GENERATE,
@@ -84,6 +87,19 @@ def customer_profile_refresh(user_id: int | None = None, session_key: str = "") 
     profiles.customer_profile_refresh(user_id=user_id, session_key=session_key)
     recommendations_invalidate(user_id=user_id, session_key=session_key)  # they were made for the old taste
     return True
+
+
+@shared_task(name=POOLS_BUILD, **_RELIABLE, **CPU_LIMITS)
+def candidate_pools_build(user_id: int | None = None, session_key: str = "") -> int:
+    built = pools.candidate_pools_build(user_id=user_id, session_key=session_key)
+    recommendations_invalidate(user_id=user_id, session_key=session_key)  # made from the old pool
+    return built
+
+
+@shared_task(name=POOLS_SWEEP, **_RELIABLE, **CPU_LIMITS)
+def candidate_pools_sweep(limit: int = 200) -> dict[str, int]:
+    """End anonymous visitors' old pools and ask for the oldest pools' rebuild. Run by beat."""
+    return pools.candidate_pools_sweep(limit=limit)
 
 
 @shared_task(name=ARTIFACTS_SWEEP, **_RELIABLE, **CPU_LIMITS)

@@ -147,6 +147,7 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 CELERY_BEAT_SCHEDULE = {
     "stylerec-artifacts-sweep": {"task": "stylerec.artifacts_sweep", "schedule": 300.0},
+    "stylerec-candidate-pools-sweep": {"task": "stylerec.candidate_pools_sweep", "schedule": 300.0},
     "stylerec-collaborative-refresh": {"task": "stylerec.ranking.collaborative_refresh", "schedule": 600.0},
     # Retention (docs/privacy.md): deletes events older than STYLEREC["EVENT_RETENTION_DAYS"].
     "stylerec-events-prune": {"task": "stylerec.events_prune", "schedule": 86400.0},

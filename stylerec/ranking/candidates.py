@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db import connections, transaction
+from django.db.models import IntegerField, Q, QuerySet, Value
 from pgvector.django import CosineDistance
 
 from stylerec.cache import cache_get, cache_set
 from stylerec.conf import stylerec_settings
+from stylerec.db import read_alias
 from stylerec.models import get_product_model
 
 TRENDING_POOL = 500  # ids kept in the cached trending list per (category, stock) filter
@@ -41,7 +42,9 @@ class CandidateFilter:
 
 
 def product_queryset(filters: CandidateFilter) -> QuerySet:
-    qs = get_product_model().objects.filter(is_active=True)
+    """The products passing ``filters``: the one statement of the hard rules (serving reads them
+    on ``db.read_alias()``)."""
+    qs = get_product_model().objects.using(read_alias()).filter(is_active=True)
     if filters.in_stock_only:  # a stock of None is not tracked: shown
         qs = qs.filter(Q(stock__isnull=True) | Q(stock__gt=0))
     if filters.category:
@@ -53,13 +56,23 @@ def product_queryset(filters: CandidateFilter) -> QuerySet:
     return qs
 
 
+def filters_where(filters: CandidateFilter) -> tuple[str, list[Any]]:
+    """``product_queryset(filters)``'s WHERE clause as SQL on the (unaliased) product table, for
+    raw reads that must apply the same rules (``ranking.pools``)."""
+    qs = product_queryset(filters)
+    compiler = qs.query.get_compiler(using=qs.db)
+    sql, params = compiler.compile(qs.query.where)
+    return sql, list(params)
+
+
 @contextmanager
 def hnsw_search(*, ef_search: int | None = None) -> Iterator[None]:
     """A transaction in which HNSW scans use ``HNSW_EF_SEARCH`` and iterative, relaxed-order
     scanning. ``set_config(..., true)`` is ``SET LOCAL`` as a single parameterised statement."""
     ef = int(ef_search or stylerec_settings.HNSW_EF_SEARCH)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
+    alias = read_alias()
+    with transaction.atomic(using=alias):
+        with connections[alias].cursor() as cursor:
             cursor.execute(
                 "SELECT set_config('hnsw.ef_search', %s, true), "
                 "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
@@ -68,24 +81,58 @@ def hnsw_search(*, ef_search: int | None = None) -> Iterator[None]:
         yield
 
 
-def nearest_queryset(
-    *, vector: np.ndarray, field_name: str, filters: CandidateFilter, limit: int
-) -> QuerySet:
-    """Primary keys of the products nearest to ``vector`` (cosine), filtered. Run it inside
-    ``hnsw_search()``."""
+def _nearest_ordered(*, vector: np.ndarray, field_name: str, filters: CandidateFilter) -> QuerySet:
     return (
         product_queryset(filters)
         .filter(**{f"{field_name}__isnull": False})
         .annotate(distance=CosineDistance(field_name, vector))
         .order_by("distance")
-        .values_list("pk", flat=True)[:limit]
     )
+
+
+def nearest_queryset(
+    *, vector: np.ndarray, field_name: str, filters: CandidateFilter, limit: int
+) -> QuerySet:
+    """Primary keys of the products nearest to ``vector`` (cosine), filtered. Run it inside
+    ``hnsw_search()``."""
+    return _nearest_ordered(vector=vector, field_name=field_name, filters=filters).values_list(
+        "pk", flat=True
+    )[:limit]
 
 
 def candidates_nearest(*, vector: Any, field_name: str, filters: CandidateFilter, limit: int) -> list[int]:
     if vector is None or limit <= 0:
         return []
     return list(nearest_queryset(vector=vector, field_name=field_name, filters=filters, limit=limit))
+
+
+@dataclass(frozen=True)
+class NearestSearch:
+    """One vector search of a block's candidates: the ``limit`` products nearest to ``vector``."""
+
+    vector: Any
+    field_name: str
+    limit: int
+
+
+def candidates_nearest_many(*, searches: list[NearestSearch], filters: CandidateFilter) -> list[int]:
+    """The candidates of several vector searches, as one SQL statement (``UNION ALL`` of the
+    filtered HNSW scans, each with its own ``ORDER BY … LIMIT``): one round trip instead of one
+    per source. Ids come search by search, nearest first, each once. Run it inside
+    ``hnsw_search()``."""
+    parts = [
+        _nearest_ordered(vector=search.vector, field_name=search.field_name, filters=filters)
+        .annotate(source=Value(i, output_field=IntegerField()))
+        .values_list("pk", "source", "distance")[: search.limit]
+        for i, search in enumerate(searches)
+        if search.vector is not None and search.limit > 0
+    ]
+    if not parts:
+        return []
+    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    # relaxed_order may return a scan's rows slightly out of order: sorted here, as pgvector advises
+    ordered = sorted(rows, key=lambda row: (row[1], float(row[2])))
+    return list(dict.fromkeys(int(pid) for pid, _, _ in ordered))
 
 
 def candidates_trending(*, filters: CandidateFilter, limit: int) -> list[int]:

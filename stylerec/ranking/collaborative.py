@@ -106,15 +106,21 @@ def cooccurrence_compute(*, product_ids: Iterable[int], relation: str) -> Neighb
 
 
 def neighbours_lookup(
-    *, product_ids: Iterable[int], relations: Iterable[str] = tuple(RELATIONS), extra_keys: Iterable[str] = ()
+    *,
+    product_ids: Iterable[int],
+    relations: Iterable[str] = tuple(RELATIONS),
+    extra_keys: Iterable[str] = (),
+    recompute: bool = False,
 ) -> tuple[dict[str, Neighbours], dict[str, Any]]:
     """Cached neighbour lists per relation, in one cache round trip; misses are computed in SQL
     (one query per relation) and cached. ``extra_keys`` ride along in the same round trip; their
-    cached values (None when absent) come back second."""
+    cached values (None when absent) come back second. ``recompute`` (a worker building a customer's
+    candidate pool, right after their event) computes every list anew and caches it."""
     ids = sorted(set(product_ids))
     relations = tuple(relations)
     extra_keys = tuple(extra_keys)
-    keys = [_key(relation, pid) for relation in relations for pid in ids] + list(extra_keys)
+    neighbour_keys = [] if recompute else [_key(relation, pid) for relation in relations for pid in ids]
+    keys = neighbour_keys + list(extra_keys)
     cached = cache_get_many(keys) if keys else {}
     result: dict[str, Neighbours] = {}
     fresh: dict[str, list[tuple[int, float]]] = {}

@@ -87,9 +87,18 @@ def _table(model: type[models.Model]) -> str:
 
 def context_load(*, owner: Owner, product_id: int | None) -> CustomerContext:
     """Everything the ranker knows about the customer and the viewed product, in one round trip."""
+    return context_load_with(owner=owner, product_id=product_id, also=[])[0]
+
+
+def context_load_with(
+    *, owner: Owner, product_id: int | None, also: list[tuple[str, list[object]]]
+) -> tuple[CustomerContext, list[list[tuple]]]:
+    """``context_load``, with the queries ``also`` sent in the same round trip; their rows come
+    second."""
+    extra = list(also)
+    queries: list[tuple[str, list[object]]] = []
     ctx = CustomerContext(owner=owner)
     table, pk = product_table()
-    queries: list[tuple[str, list[object]]] = []
     if product_id:
         queries.append(_viewed_query(product_id))
     if owner.known:
@@ -120,11 +129,12 @@ def context_load(*, owner: Owner, product_id: int | None) -> CustomerContext:
                 [*owner_params, list(INTERACTION_WEIGHTS), MAX_RECENT_INTERACTIONS],
             ),
         ]
-    results = rows_fetch_many(queries) if queries else []
+    everything = rows_fetch_many(queries + extra) if queries or extra else []
+    results, extra_rows = everything[: len(queries)], everything[len(queries) :]
     if product_id:
         ctx.viewed = _viewed_from(results.pop(0))
     if not owner.known:
-        return ctx
+        return ctx, extra_rows
     profile_rows, pref_rows, recent = results
     if profile_rows:
         ctx.text_vector, ctx.image_vector = unit(profile_rows[0][0]), unit(profile_rows[0][1])
@@ -177,7 +187,7 @@ def context_load(*, owner: Owner, product_id: int | None) -> CustomerContext:
             for pid, weight in top
             if pid in found
         ]
-    return ctx
+    return ctx, extra_rows
 
 
 def _viewed_query(product_id: int) -> tuple[str, list[object]]:

@@ -24,13 +24,14 @@ def mmr_select(
     preselected: list[int] | None = None,
     repeats: np.ndarray | None = None,
     max_repeats: int = 0,
+    category_caps: dict[str, int] | None = None,
 ) -> list[int]:
     """Indices into the pool, in display order. ``preselected`` indices (pins) come first and
     count towards the category cap; ``max_per_category`` 0 means no cap. The cap is soft: once
     every remaining candidate is in a capped category, the block is filled anyway. ``repeats``
     (bool per candidate) marks products shown elsewhere on the page: once ``max_repeats`` of them
     are picked, the others come only when no other candidate is left (this cap binds before the
-    category cap)."""
+    category cap). ``category_caps`` overrides ``max_per_category`` per category name (0 = no cap)."""
     chosen = list(preselected or [])[:k]
     per_category: dict[str, int] = {}
     for i in chosen:
@@ -47,15 +48,17 @@ def mmr_select(
     for i in chosen:
         max_sim = np.maximum(max_sim, vectors @ vectors[i])
     lam = float(mmr_lambda)
+    caps = category_caps or {}
     repeated = sum(1 for i in chosen if repeats is not None and repeats[i])
     while len(chosen) < k:
         candidates = available
         if repeats is not None and repeated >= max_repeats and (available & ~repeats).any():
             candidates = available & ~repeats
         allowed = candidates
-        if max_per_category:
+        if max_per_category or caps:
             for i in chosen:
-                if per_category[categories[i]] >= max_per_category:
+                cap = caps.get(categories[i], max_per_category)
+                if cap and per_category[categories[i]] >= cap:
                     allowed = allowed & (codes != codes[i])
         if not allowed.any():
             # Every category still in the pool is at its cap: fill the block rather than show

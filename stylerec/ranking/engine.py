@@ -4,16 +4,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from stylerec.cache import cache_get
+from stylerec.conf import stylerec_settings
 from stylerec.customers import Owner
+from stylerec.db import read_alias, reading_from
 from stylerec.models import RankingProfile, Style, get_product_model
 from stylerec.ranking.candidates import (
     CandidateFilter,
+    NearestSearch,
     candidates_by_style,
-    candidates_nearest,
+    candidates_nearest_many,
     candidates_same_category,
     candidates_trending,
     hnsw_search,
@@ -26,14 +30,32 @@ from stylerec.ranking.collaborative import (
     neighbours_lookup,
     popularity_max,
 )
-from stylerec.ranking.context import CustomerContext, context_load
+from stylerec.ranking.context import CustomerContext, context_load, context_load_with
 from stylerec.ranking.diversity import mmr_select
 from stylerec.ranking.explain import reasons_for
 from stylerec.ranking.latent import latent_lookup, latent_signals
-from stylerec.ranking.profiles import profile_for_request
+from stylerec.ranking.pools import (
+    POOL_BLOCKS,
+    POOL_MIN_PER_K,
+    StoredPool,
+    pool_inputs,
+    pool_queries,
+    pool_wanted,
+    stored_from_rows,
+    stored_pool_of,
+    stored_signals_apply,
+)
+from stylerec.ranking.profiles import profile_cache_key, profile_for_request
 from stylerec.ranking.rules import Rules, boosts_for, rules_parse
 from stylerec.ranking.scoring import fuse, profile_for_block
-from stylerec.ranking.signals import collaborative_scores, pool_load, signal_matrix
+from stylerec.ranking.signals import (
+    CandidatePool,
+    collaborative_scores,
+    pool_concat,
+    pool_from_rows,
+    pool_load,
+    signal_matrix,
+)
 from stylerec.ranking.types import (
     BLOCKS,
     SIGNALS,
@@ -103,29 +125,14 @@ def generate_for_you(
     *, ctx: CustomerContext, filters: CandidateFilter, pool: int, lookup: dict[str, Neighbours]
 ) -> Generation:
     gen = Generation(styles={slug: t.weight for slug, t in ctx.styles.items()})
+    searches = [
+        NearestSearch(ctx.text_vector, "text_embedding", pool),
+        NearestSearch(ctx.image_vector, "image_embedding", pool // 2),
+        NearestSearch(ctx.viewed.text if ctx.viewed is not None else None, "text_embedding", pool // 2),
+        *(NearestSearch(taste.text, "text_embedding", pool // 4) for taste in _styles_with_vectors(ctx)),
+    ]
     with hnsw_search():
-        gen.add(
-            candidates_nearest(
-                vector=ctx.text_vector, field_name="text_embedding", filters=filters, limit=pool
-            )
-        )
-        gen.add(
-            candidates_nearest(
-                vector=ctx.image_vector, field_name="image_embedding", filters=filters, limit=pool // 2
-            )
-        )
-        if ctx.viewed is not None:
-            gen.add(
-                candidates_nearest(
-                    vector=ctx.viewed.text, field_name="text_embedding", filters=filters, limit=pool // 2
-                )
-            )
-        for taste in _styles_with_vectors(ctx):
-            gen.add(
-                candidates_nearest(
-                    vector=taste.text, field_name="text_embedding", filters=filters, limit=pool // 4
-                )
-            )
+        gen.add(candidates_nearest_many(searches=searches, filters=filters))
     seeds = collab_seeds(ctx)
     if seeds:
         gen.add(
@@ -146,15 +153,12 @@ def generate_similar(
     viewed = ctx.viewed
     if viewed is None:
         return gen
+    searches = [
+        NearestSearch(viewed.text, "text_embedding", pool),
+        NearestSearch(viewed.image, "image_embedding", pool // 2),
+    ]
     with hnsw_search():
-        gen.add(
-            candidates_nearest(vector=viewed.text, field_name="text_embedding", filters=filters, limit=pool)
-        )
-        gen.add(
-            candidates_nearest(
-                vector=viewed.image, field_name="image_embedding", filters=filters, limit=pool // 2
-            )
-        )
+        gen.add(candidates_nearest_many(searches=searches, filters=filters))
     gen.add(
         ids_passing(
             ids=collab_candidates(seeds={viewed.id: 1.0}, neighbours=lookup["co_view"], limit=pool // 4),
@@ -179,13 +183,9 @@ def generate_in_your_style(
     if not gen.styles:
         return gen
     gen.add(candidates_by_style(styles=gen.styles, filters=filters, limit=pool))
+    searches = [NearestSearch(taste.text, "text_embedding", pool // 4) for taste in _styles_with_vectors(ctx)]
     with hnsw_search():
-        for taste in _styles_with_vectors(ctx):
-            gen.add(
-                candidates_nearest(
-                    vector=taste.text, field_name="text_embedding", filters=filters, limit=pool // 4
-                )
-            )
+        gen.add(candidates_nearest_many(searches=searches, filters=filters))
     return gen
 
 
@@ -228,30 +228,62 @@ NO_FALLBACK = {"bought_together", "trending"}  # may stay short; trending is alr
 
 
 def recommend(
-    request: RecommendationRequest, *, profile: RankingProfile | None = None
+    request: RecommendationRequest,
+    *,
+    profile: RankingProfile | None = None,
+    popularity_max_cached: float | None = None,
 ) -> RecommendationResult:
     """Rank without the cache. Never raises for missing artifacts: absent vectors, styles or
-    interactions only switch signals off or move the block to its fallback."""
+    interactions only switch signals off or move the block to its fallback. Reads go to
+    ``STYLEREC["READ_DATABASE_ALIAS"]`` (a replica) when set."""
     if request.block not in GENERATORS:
         raise ValueError(f"unknown block {request.block!r}; expected one of {BLOCKS}")
     profile = profile or profile_resolve(request)
+    with reading_from(stylerec_settings.READ_DATABASE_ALIAS):
+        return _recommend(request, profile, popularity_max_cached)
+
+
+def _recommend(
+    request: RecommendationRequest, profile: RankingProfile, popularity_max_cached: float | None
+) -> RecommendationResult:
     k = max(int(request.k), 0)
-    ctx = context_load(
-        owner=Owner(user_id=request.user_id, session_key=request.session_key), product_id=request.product_id
-    )
+    owner = Owner(user_id=request.user_id, session_key=request.session_key)
     rules = rules_parse(profile.rules)
-    exclude = set(rules.blocked_products) | ctx.bought
-    if request.product_id:
-        exclude.add(request.product_id)
-    if request.block in EXCLUDES_RECENT:
-        exclude.update(seed.id for seed in ctx.seeds)
+    known_now = set(rules.blocked_products) | ({request.product_id} if request.product_id else set())
     filters = CandidateFilter(
         in_stock_only=profile.in_stock_only,
         category=request.category or None,
-        exclude_ids=frozenset(exclude),
+        exclude_ids=frozenset(known_now),
         blocked_categories=rules.blocked_categories,
     )
+    pooled = request.block in POOL_BLOCKS and owner.known and k > 0
+    # The customer's pool and its live products travel in the context's round trip.
+    ctx, pool_rows = context_load_with(
+        owner=owner,
+        product_id=request.product_id,
+        also=pool_queries(owner=owner, block=request.block, filters=filters, viewed_id=request.product_id)
+        if pooled
+        else [],
+    )
+    exclude = known_now | ctx.bought
+    if request.block in EXCLUDES_RECENT:
+        exclude.update(seed.id for seed in ctx.seeds)
+    filters = replace(filters, exclude_ids=frozenset(exclude))
     avoid = frozenset(request.avoid) - exclude
+    if pooled:
+        served = _recommend_from_pool(
+            request=request,
+            profile=profile,
+            ctx=ctx,
+            rules=rules,
+            filters=filters,
+            rows=pool_rows,
+            k=k,
+            avoid=avoid,
+            popularity_max_cached=popularity_max_cached,
+        )
+        if served is not None:
+            return served
     # The pool grows by what may be held back as a repeat, so that k still holds without them.
     pool_size = max(int(profile.candidate_pool), 4 * k, 20) + len(avoid)
     # Both neighbour relations of every seed in one cache round trip, shared by generation and scoring.
@@ -263,52 +295,120 @@ def recommend(
         if len(gen.ids) > before:
             gen.fallback = gen.fallback or "trending"
     pins = ids_passing(ids=[p for p in rules.pins if p not in exclude], filters=filters) if k else []
+    ids = pins + [pid for pid in gen.ids if pid not in set(pins)]
+    items: list[RecommendedItem] = []
+    if ids and k:
+        pool = pool_load(product_ids=ids, ctx=ctx)
+        collaborative, factor, sequence = learned_signals(
+            pool=pool, ctx=ctx, block=request.block, relations=gen.relations, lookup=lookup, profile=profile
+        )
+        items = _rank(
+            request=request,
+            profile=profile,
+            ctx=ctx,
+            pool=pool,
+            signals=(collaborative, factor, sequence),
+            styles=gen.styles,
+            styles_from_viewed=gen.styles_from_viewed,
+            rules=rules,
+            pins=pins,
+            k=k,
+            popularity_max_cached=extra[POPULARITY_MAX_KEY],
+            avoid=avoid,
+        )
+    return _result(request=request, profile=profile, items=items, fallback=gen.fallback)
+
+
+def _recommend_from_pool(
+    *,
+    request: RecommendationRequest,
+    profile: RankingProfile,
+    ctx: CustomerContext,
+    rules: Rules,
+    filters: CandidateFilter,
+    rows: list[list[tuple]],
+    k: int,
+    avoid: frozenset[int],
+    popularity_max_cached: float | None,
+) -> RecommendationResult | None:
+    """The block from the customer's stored pool; None (the direct path serves) when there is no
+    pool or too few of its products pass the filters. A missing or old pool is asked for."""
+    stored = stored_from_rows(rows[0])
+    if (stored is None or not stored.is_current()) and ctx.is_personal:
+        pool_wanted.send(sender=StoredPool, owner=ctx.owner)
+    if stored is None:
+        return None
+    live = [row for row in rows[1] if row[0] not in filters.exclude_ids]
+    if len(live) < POOL_MIN_PER_K * k + len(avoid):
+        return None
+    pool = pool_from_rows(live, order=stored.ids.tolist())
+    stored_columns = stored_signals_apply(pool=pool, stored=stored)
+    collaborative, factor, sequence = stored_columns
+    pins = [p for p in rules.pins if p not in filters.exclude_ids]
+    missing = ids_passing(ids=[p for p in pins if p not in set(pool.ids.tolist())], filters=filters)
+    if missing:  # pinned products the pool lacks: read as the direct path would, no stored signals
+        extra = pool_load(product_ids=missing, ctx=ctx)
+        pool = pool_concat(pool, extra)
+        zeros = np.zeros(len(extra))
+        collaborative, factor, sequence = (np.concatenate([column, zeros]) for column in stored_columns)
+    present = set(pool.ids.tolist())
     items = _rank(
         request=request,
         profile=profile,
         ctx=ctx,
-        gen=gen,
+        pool=pool,
+        signals=(collaborative, factor, sequence),
+        styles={slug: t.weight for slug, t in ctx.styles.items()},
+        styles_from_viewed=False,
         rules=rules,
-        pins=pins,
+        pins=[p for p in pins if p in present],
         k=k,
-        lookup=lookup,
-        popularity_max_cached=extra[POPULARITY_MAX_KEY],
+        popularity_max_cached=popularity_max_cached
+        if popularity_max_cached is not None
+        else cache_get(POPULARITY_MAX_KEY),
         avoid=avoid,
     )
+    return _result(request=request, profile=profile, items=items, from_pool=True)
+
+
+def _result(
+    *,
+    request: RecommendationRequest,
+    profile: RankingProfile,
+    items: list[RecommendedItem],
+    fallback: str | None = None,
+    from_pool: bool = False,
+) -> RecommendationResult:
     return RecommendationResult(
         block=request.block,
         items=items,
         profile_id=profile.pk,
         profile_version=profile.version if profile.pk else None,
-        fallback=gen.fallback,
+        fallback=fallback,
+        from_pool=from_pool,
     )
 
 
-def _rank(
+def learned_signals(
     *,
-    request: RecommendationRequest,
-    profile: RankingProfile,
+    pool: CandidatePool,
     ctx: CustomerContext,
-    gen: Generation,
-    rules: Rules,
-    pins: list[int],
-    k: int,
+    block: str,
+    relations: tuple[str, ...],
     lookup: dict[str, Neighbours],
-    popularity_max_cached: float | None,
-    avoid: frozenset[int] = frozenset(),
-) -> list[RecommendedItem]:
-    ids = pins + [pid for pid in gen.ids if pid not in set(pins)]
-    if not ids or k == 0:
-        return []
-    pool = pool_load(product_ids=ids, ctx=ctx)
+    profile: RankingProfile | None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(collaborative, factor, sequence) of ``pool`` for the customer; their sources go on
+    ``pool``. Factor and sequence are read only when ``profile`` weighs them (a request's profile
+    without them costs no cache round trip); ``profile=None`` (a pool build) always reads them."""
     seeds = collab_seeds(ctx)
-    if request.block == "bought_together" and ctx.viewed is not None:
+    if block == "bought_together" and ctx.viewed is not None:
         seeds = {ctx.viewed.id: 1.0}
-    neighbours = {relation: lookup.get(relation, {}) for relation in gen.relations}
+    neighbours = {relation: lookup.get(relation, {}) for relation in relations}
     collaborative = collaborative_scores(pool=pool, seeds=seeds, neighbours=neighbours)
     factor = sequence = None
-    if ctx.recent and (float(profile.w_factor or 0.0) or float(profile.w_sequence or 0.0)):
-        # read only when a weight uses them: a profile without them costs no cache round trip
+    weighed = profile is None or float(profile.w_factor or 0.0) or float(profile.w_sequence or 0.0)
+    if ctx.recent and weighed:
         customer = [(seed.id, seed.weight) for seed in ctx.recent]
         inputs = latent_lookup(
             product_ids=[*pool.ids.tolist(), *(pid for pid, _ in customer)],
@@ -317,10 +417,63 @@ def _rank(
         factor, sequence, pool.sequence_seed = latent_signals(
             inputs=inputs, pool_ids=pool.ids.tolist(), customer=customer
         )
+    return collaborative, factor, sequence
+
+
+def pool_compute(*, owner: Owner, block: str, profile: RankingProfile) -> StoredPool:
+    """The customer's pool for ``block``, as a worker stores it: the block's generation without
+    the request's filters (stock, category and the viewed product apply when it is served), at the
+    profile's ``candidate_pool`` depth, and the stored signals. Reads the primary."""
+    ctx = context_load(owner=owner, product_id=None)
+    rules = rules_parse(profile.rules)
+    exclude = set(rules.blocked_products) | ctx.bought
+    if block in EXCLUDES_RECENT:
+        exclude.update(seed.id for seed in ctx.seeds)
+    filters = CandidateFilter(
+        in_stock_only=False, exclude_ids=frozenset(exclude), blocked_categories=rules.blocked_categories
+    )
+    lookup, _ = neighbours_lookup(product_ids=collab_seeds(ctx), recompute=True)
+    gen = GENERATORS[block](
+        ctx=ctx, filters=filters, pool=max(int(profile.candidate_pool), 20), lookup=lookup
+    )
+    pool = pool_load(product_ids=gen.ids, ctx=ctx)
+    collaborative, factor, sequence = learned_signals(
+        pool=pool, ctx=ctx, block=block, relations=gen.relations, lookup=lookup, profile=None
+    )
+    zeros = np.zeros(len(pool))
+    return stored_pool_of(
+        pool=pool,
+        collaborative=collaborative,
+        factor=zeros if factor is None else factor,
+        sequence=zeros if sequence is None else sequence,
+        inputs=pool_inputs(profile_key=profile_cache_key(profile)),
+    )
+
+
+def _rank(
+    *,
+    request: RecommendationRequest,
+    profile: RankingProfile,
+    ctx: CustomerContext,
+    pool: CandidatePool,
+    signals: tuple[np.ndarray, np.ndarray | None, np.ndarray | None],
+    styles: dict[str, float],
+    styles_from_viewed: bool,
+    rules: Rules,
+    pins: list[int],
+    k: int,
+    popularity_max_cached: float | None,
+    avoid: frozenset[int] = frozenset(),
+) -> list[RecommendedItem]:
+    """Signals → ``scoring.fuse`` → boosts → MMR → reasons: the same for a stored pool and a
+    pool found by the direct path."""
+    if not len(pool) or k == 0:
+        return []
+    collaborative, factor, sequence = signals
     matrix, style_best = signal_matrix(
         pool=pool,
         ctx=ctx,
-        styles=gen.styles,
+        styles=styles,
         collaborative=collaborative,
         popularity_max=popularity_max(cached=popularity_max_cached),
         freshness_half_life_days=profile.freshness_half_life_days,
@@ -339,18 +492,22 @@ def _rank(
         mmr_lambda=profile.mmr_lambda,
         # every product shares the category when the request filters by one, so no cap then
         max_per_category=0 if request.category else int(profile.max_per_category),
+        category_caps={} if request.category else rules.category_caps,
         preselected=pinned,
         repeats=np.array([int(pid) in avoid for pid in pool.ids], dtype=bool) if avoid else None,
         max_repeats=int(k * REPEAT_SHARE),
     )
     products = (
         get_product_model()
-        .objects.defer("text_embedding", "image_embedding")
+        .objects.using(read_alias())
+        .defer("text_embedding", "image_embedding")
         .in_bulk([int(pool.ids[i]) for i in chosen])
     )
     style_names = {slug: taste.name for slug, taste in ctx.styles.items()}
-    if gen.styles_from_viewed:
-        style_names.update(dict(Style.objects.filter(slug__in=list(gen.styles)).values_list("slug", "name")))
+    if styles_from_viewed:
+        style_names.update(
+            dict(Style.objects.using(read_alias()).filter(slug__in=list(styles)).values_list("slug", "name"))
+        )
     items = []
     for i in chosen:
         product = products.get(int(pool.ids[i]))
@@ -368,7 +525,7 @@ def _rank(
                     ctx=ctx,
                     style_slug=style_best[i],
                     style_names=style_names,
-                    styles_from_viewed=gen.styles_from_viewed,
+                    styles_from_viewed=styles_from_viewed,
                     pinned=i in pinned,
                 ),
                 contributions=(

@@ -7,11 +7,18 @@
   once, without a refit. The signal is ``clip(user · item, -1, 1)`` — ALS fits 1 for a product the
   customer took up and 0 otherwise, so the dot product is on that scale. "Customers with your
   taste bought this".
-* **sequence** — what customers went on to next: directed transitions item → the next distinct
-  item in each customer's time-ordered history (``transitions_build``), ``P(j | i) = n(i → j) /
-  (n(i → ·) + SEQUENCE_PRIOR)``; a product's signal is the recency-weighted mean over the
-  customer's last ``SEQUENCE_RECENT`` items (the latest weighs 1, each step back
-  ``SEQUENCE_DECAY`` times less) of ``P(product | item)``, in [0, 1]. "Often bought next after X".
+* **sequence** — what customers went on to next: directed transitions from an item to each of
+  the ``SEQUENCE_WINDOW`` items that followed it in a customer's time-ordered history (repeats of
+  the same item collapsed), the k-th later one counting ``SEQUENCE_STEP_DECAY``^(k-1)
+  (``transitions_build``); ``P(j | i) = n(i → j) / (n(i → ·) + SEQUENCE_PRIOR)``. A product's raw
+  score is the recency-weighted mean over the customer's last ``SEQUENCE_RECENT`` items (the latest
+  weighs 1, each step back ``SEQUENCE_DECAY`` times less) of ``P(product | item)``
+  (``sequence_scores``); the signal divides it by the customer's best raw score over every product
+  their next-item lists reach (``sequence_scale``), so the product most likely next scores 1 for
+  every customer, whatever the pool. Raw shares are tiny (a few hundredths) and differ in scale from
+  customer to customer, so a linear weight could not use them; on MovieLens the relative score and
+  the window are what made the signal help (the ablation in docs/benchmarks.md; how the constants
+  were chosen on validation: docs/evaluation.md). "Often bought next after X".
 
 Offline (``lab.evaluation.stylerec_model``) both are built from a stage's history arrays with
 these functions; online ``latent_refresh`` (run by the periodic ``collaborative_refresh``) builds
@@ -37,7 +44,9 @@ FACTOR_SEED = 20261128
 SEQUENCE_RECENT = 5
 SEQUENCE_DECAY = 0.5
 SEQUENCE_PRIOR = 5.0  # transitions an item needs before its next-item shares count in full
-MAX_NEXT = 50  # next items kept per item
+SEQUENCE_WINDOW = 5  # an item counts towards each of the next 5 items a customer met, not only the next
+SEQUENCE_STEP_DECAY = 0.7  # ... the k-th later one with weight 0.7^(k-1)
+MAX_NEXT = 100  # next items kept per item (50 lost validation NDCG@10 on MovieLens)
 LATENT_TIMEOUT = 2 * 86_400  # the refresh runs every 10 minutes; a stopped worker's entries age out
 FACTOR_META_KEY = "factor:meta"
 
@@ -115,16 +124,24 @@ def transitions_build(
     items: Sequence[int] | np.ndarray,
     weights: np.ndarray | None = None,
 ) -> Transitions:
-    """Next-item shares from events sorted by (owner, time): each owner's step from an item to
-    the next *different* item counts its ``weights`` (the owner's trust online; 1 offline);
-    ``P(j | i) = n(i → j) / (n(i → ·) + SEQUENCE_PRIOR)``, the ``MAX_NEXT`` best per item."""
+    """Next-item shares from events sorted by (owner, time). A repeat of the item just before is
+    no step (it is dropped first); then each item counts towards each of the ``SEQUENCE_WINDOW``
+    items the owner met after it (other than itself), the k-th later one with
+    ``SEQUENCE_STEP_DECAY``^(k-1), × the event's ``weights`` (the owner's trust online; 1
+    offline). ``P(j | i) = n(i → j) / (n(i → ·) + SEQUENCE_PRIOR)``, the ``MAX_NEXT`` best per item."""
     owners, items = np.asarray(owners), np.asarray(items, dtype=np.int64)
     if len(items) < 2:
         return {}
     w = np.ones(len(items)) if weights is None else np.asarray(weights, dtype=np.float64)
-    step = (owners[1:] == owners[:-1]) & (items[1:] != items[:-1])
-    # a repeated item is not a step: compare with the owner's previous *different* item
-    src, dst, sw = items[:-1][step], items[1:][step], w[1:][step]
+    keep = np.r_[True, (owners[1:] != owners[:-1]) | (items[1:] != items[:-1])]
+    owners, items, w = owners[keep], items[keep], w[keep]
+    sources, targets, counts_w = [], [], []
+    for step in range(1, min(SEQUENCE_WINDOW, len(items) - 1) + 1):
+        pair = (owners[step:] == owners[:-step]) & (items[step:] != items[:-step])
+        sources.append(items[:-step][pair])
+        targets.append(items[step:][pair])
+        counts_w.append(w[step:][pair] * SEQUENCE_STEP_DECAY ** (step - 1))
+    src, dst, sw = np.concatenate(sources), np.concatenate(targets), np.concatenate(counts_w)
     if not len(src):
         return {}
     size = int(items.max()) + 1
@@ -169,6 +186,16 @@ def sequence_scores(
     return np.clip(values, 0.0, 1.0), sources
 
 
+def sequence_scale(*, recent: Sequence[int], transitions: Transitions) -> float:
+    """The customer's best raw ``sequence_scores`` value over every product their next-item
+    lists reach (0 without any): the signal is relative to it, the same whichever pool is scored."""
+    reach = sorted({other for item in recent for other, _ in transitions.get(int(item), [])})
+    if not reach:
+        return 0.0
+    values, _ = sequence_scores(candidate_ids=reach, recent=recent, transitions=transitions)
+    return float(values.max())
+
+
 # --- serving: refresh and lookup ------------------------------------------------------------
 
 
@@ -209,19 +236,21 @@ def latent_signals(
     factor = np.zeros(n)
     if inputs.gram is not None and inputs.item_factors:
         known = [(pid, w) for pid, w in customer if pid in inputs.item_factors]
+        dim = inputs.gram.shape[0]
         user = factor_user_vector(
-            item_factors=np.array([inputs.item_factors[pid] for pid, _ in known]).reshape(len(known), -1),
+            item_factors=np.array([inputs.item_factors[pid] for pid, _ in known]).reshape(len(known), dim),
             kind_weights=np.array([w for _, w in known]),
             gram=inputs.gram,
         )
-        dim = inputs.gram.shape[0]
         rows = np.array([inputs.item_factors.get(int(pid), np.zeros(dim)) for pid in pool_ids]).reshape(
             n, dim
         )
         factor = factor_scores(user_vector=user, item_factors=rows)
-    sequence, sources = sequence_scores(
-        candidate_ids=pool_ids, recent=[pid for pid, _ in customer], transitions=inputs.transitions
-    )
+    recent = [pid for pid, _ in customer]
+    sequence, sources = sequence_scores(candidate_ids=pool_ids, recent=recent, transitions=inputs.transitions)
+    scale = sequence_scale(recent=recent, transitions=inputs.transitions)
+    if scale > 0:
+        sequence = sequence / scale
     return factor, sequence, sources
 
 

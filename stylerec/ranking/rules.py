@@ -1,12 +1,17 @@
 """Merchandising rules from ``RankingProfile.rules``:
 
 ``{"boost": {"product:12": 0.5, "category:Bag": 0.2}, "pin": [12],
-"block": ["category:Sandal", "product:7"]}``
+"block": ["category:Sandal", "product:7"], "cap": {"category:Bag": 2}}``
 
-* boost: added to the fused score of that product / every product of that category;
+* boost: added to the fused score of that product / every product of that category (within
+  ``scoring.WEIGHT_BOUNDS``, like a weight);
 * pin: these products go first, in the given order, when they pass the hard filters
   (in stock, category filter, not the viewed product, not already bought);
-* block: never recommended. A bare number means a product id.
+* block: never recommended. A bare number means a product id;
+* cap: at most that many products of the category in one block (it overrides the profile's
+  ``max_per_category`` for that category; soft like it, see ``diversity.mmr_select``).
+
+The admin edits these through form fields (``stylerec.admin_forms``), never as raw JSON.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from stylerec.ranking.scoring import weight_bounded
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -24,6 +31,7 @@ class Rules:
     pins: tuple[int, ...] = ()
     blocked_products: frozenset[int] = frozenset()
     blocked_categories: frozenset[str] = frozenset()
+    category_caps: dict[str, int] = field(default_factory=dict)
 
 
 def _target(value: Any) -> tuple[str, str]:
@@ -44,9 +52,9 @@ def rules_parse(raw: Any) -> Rules:
         kind, value = _target(target)
         try:
             if kind == "product":
-                boost_products[int(value)] = float(amount)
+                boost_products[int(value)] = weight_bounded(float(amount))
             elif kind == "category":
-                boost_categories[value] = float(amount)
+                boost_categories[value] = weight_bounded(float(amount))
         except (TypeError, ValueError):
             continue
     pins: list[int] = []
@@ -62,7 +70,17 @@ def rules_parse(raw: Any) -> Rules:
             blocked_products.add(int(value))
         elif kind == "category" and value:
             blocked_categories.add(value)
+    category_caps: dict[str, int] = {}
+    caps = raw.get("cap") or {}
+    for target, limit in caps.items() if isinstance(caps, dict) else []:
+        kind, value = _target(f"category:{target}" if ":" not in str(target) else target)
+        try:
+            if kind == "category" and value and int(limit) >= 0:
+                category_caps[value] = int(limit)
+        except (TypeError, ValueError):
+            continue
     return Rules(
+        category_caps=category_caps,
         boost_products=boost_products,
         boost_categories=boost_categories,
         pins=tuple(p for p in pins if p not in blocked_products),

@@ -45,9 +45,26 @@ SIGNAL_INDEX = {name: i for i, name in enumerate(SIGNALS)}
 GATED_SIGNALS = ("sentiment", "visual")  # multiplied by history under the gated formula
 
 
+# The sane range of every weight (signals lie in [-1, 1], so ±10 already lets one signal outweigh
+# all others together) and of the bias. The admin's sliders and their validation use these, and
+# the fuse clamps to them, so a profile written around the admin (a shell, a script: 1e308, NaN)
+# still ranks with finite scores instead of breaking the API's JSON.
+WEIGHT_BOUNDS = (-10.0, 10.0)
+BIAS_BOUNDS = (-50.0, 50.0)
+
+
+def weight_bounded(value: Any, bounds: tuple[float, float] = WEIGHT_BOUNDS) -> float:
+    """``value`` as a float within ``bounds``; NaN and anything unreadable count as 0."""
+    try:
+        number = float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0 if number != number else min(max(number, bounds[0]), bounds[1])
+
+
 def profile_weights(profile: Any) -> np.ndarray:
-    """The profile's weights in ``SIGNALS`` order (``w_<signal>`` fields)."""
-    return np.array([float(getattr(profile, f"w_{name}")) for name in SIGNALS], dtype=np.float64)
+    """The profile's weights in ``SIGNALS`` order (``w_<signal>`` fields), within ``WEIGHT_BOUNDS``."""
+    return np.array([weight_bounded(getattr(profile, f"w_{name}")) for name in SIGNALS], dtype=np.float64)
 
 
 def fuse(signal_matrix: np.ndarray, profile: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +80,7 @@ def fuse(signal_matrix: np.ndarray, profile: Any) -> tuple[np.ndarray, np.ndarra
         history = signals[:, SIGNAL_INDEX["history"]]
         for name in GATED_SIGNALS:
             contributions[:, SIGNAL_INDEX[name]] *= history
-    scores = contributions.sum(axis=1) + float(getattr(profile, "bias", 0.0) or 0.0)
+    scores = contributions.sum(axis=1) + weight_bounded(getattr(profile, "bias", 0.0), BIAS_BOUNDS)
     return scores, contributions
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -39,30 +39,45 @@ class CandidatePool:
         return len(self.ids)
 
 
-def pool_load(*, product_ids: list[int], ctx: CustomerContext) -> CandidatePool:
-    """One query for the whole pool; image cosines are computed in PostgreSQL so 1280-d vectors
-    never travel."""
+def pool_select(*, where: str, visual_history: str, visual_context: str) -> str:
+    """The one column list of a candidate pool read (``pool_from_rows`` reads it): the product's
+    own columns, its text vector, and the two image cosines (SQL expressions, computed in
+    PostgreSQL so 1280-d vectors never travel). The product table is not aliased, so ``where`` may
+    be a WHERE clause Django compiled (``candidates.filters_where``)."""
     table, pk = product_table()
-    params: dict[str, object] = {"ids": product_ids}
+    return (
+        f"SELECT {table}.{pk}, title, category, style_scores, sentiment_score, rating_average, "
+        "review_count, popularity, extract(epoch FROM now() - created_at)::float8 / 86400.0, "
+        f"text_embedding, {visual_history}, {visual_context} FROM {table} WHERE {where}"
+    )
+
+
+def image_cosine_sql(reference: str) -> str:
+    """The cosine of a product's image vector and ``reference`` (an SQL vector expression)."""
+    table, _ = product_table()
+    return f"1 - ({table}.image_embedding <=> {reference})"
+
+
+def pool_load(*, product_ids: list[int], ctx: CustomerContext) -> CandidatePool:
+    """One query for the whole pool."""
+    table, pk = product_table()
+    params: list[object] = []
     visual = []
-    for name, ref in (
-        ("img_history", ctx.image_vector),
-        ("img_context", ctx.viewed.image if ctx.viewed else None),
-    ):
+    for ref in (ctx.image_vector, ctx.viewed.image if ctx.viewed else None):
         if ref is None:
             visual.append("NULL::float8")
         else:
-            params[name] = ref
-            visual.append(f"1 - (image_embedding <=> %({name})s)")
-    rows = rows_fetch(
-        f"SELECT {pk}, title, category, style_scores, sentiment_score, rating_average, review_count, "
-        "popularity, "
-        f"extract(epoch FROM now() - created_at)::float8 / 86400.0, text_embedding, {visual[0]}, {visual[1]} "
-        f"FROM {table} WHERE {pk} = ANY(%(ids)s)",
-        params,
-    )
-    order = {pid: i for i, pid in enumerate(product_ids)}
-    rows.sort(key=lambda row: order[row[0]])  # keep the generation order: ties stay stable
+            params.append(ref)
+            visual.append(image_cosine_sql("%s"))
+    sql = pool_select(where=f"{table}.{pk} = ANY(%s)", visual_history=visual[0], visual_context=visual[1])
+    return pool_from_rows(rows_fetch(sql, [*params, product_ids]), order=product_ids)
+
+
+def pool_from_rows(rows: list[tuple], *, order: list[int]) -> CandidatePool:
+    """The pool of rows read with ``pool_select``, in the order of ``order`` (the generation's:
+    ties stay stable); ids not in ``order`` are dropped."""
+    position = {pid: i for i, pid in enumerate(order)}
+    rows = sorted((row for row in rows if row[0] in position), key=lambda row: position[row[0]])
     n = len(rows)
     text = np.zeros((n, TEXT_DIM), dtype=np.float32)
     present = [i for i, row in enumerate(rows) if row[9] is not None]
@@ -92,6 +107,15 @@ def pool_load(*, product_ids: list[int], ctx: CustomerContext) -> CandidatePool:
         collab_seed=[None] * n,
         sequence_seed=[None] * n,
     )
+
+
+def pool_concat(first: CandidatePool, second: CandidatePool) -> CandidatePool:
+    """``first`` followed by ``second`` (pinned products a stored pool lacks)."""
+    joined: dict[str, object] = {}
+    for item in fields(CandidatePool):
+        a, b = getattr(first, item.name), getattr(second, item.name)
+        joined[item.name] = np.concatenate([a, b]) if isinstance(a, np.ndarray) else [*a, *b]
+    return CandidatePool(**joined)  # type: ignore[arg-type]
 
 
 def style_match(

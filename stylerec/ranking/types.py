@@ -52,3 +52,4 @@ class RecommendationResult:
     profile_version: int | None
     fallback: str | None = None  # e.g. "trending" when the personal block had nothing
     cached: bool = False
+    from_pool: bool = False  # ranked from the customer's stored candidate pool (ranking.pools)

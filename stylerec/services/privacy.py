@@ -20,7 +20,15 @@ from django.utils import timezone
 
 from stylerec.conf import stylerec_settings
 from stylerec.customers import Owner
-from stylerec.models import CustomerLink, CustomerProfile, Interaction, PendingTask, Review, StylePreference
+from stylerec.models import (
+    CandidatePool,
+    CustomerLink,
+    CustomerProfile,
+    Interaction,
+    PendingTask,
+    Review,
+    StylePreference,
+)
 from stylerec.services.aggregates import products_sentiment_aggregate
 from stylerec.services.events import profile_refresh_handled, view_forget
 from stylerec.services.queue import PROFILE_REFRESH
@@ -150,6 +158,7 @@ def customer_erase(*, user_id: int | None, session_keys: Iterable[str] = ()) -> 
             "events": Interaction.objects.filter(owned).delete()[0],
             "styles": StylePreference.objects.filter(owned).delete()[0],
             "profiles": CustomerProfile.objects.filter(owned).delete()[0],
+            "pools": CandidatePool.objects.filter(owned).delete()[0],
             "reviews": reviews.delete()[0],
             "links": CustomerLink.objects.filter(
                 Q(user_id=user_id) | Q(session_key__in=keys) if user_id else Q(session_key__in=keys)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from stylerec.customers import INTERACTION_WEIGHTS, MAX_RECENT_INTERACTIONS, Owner, recency_weight
 from stylerec.db import product_table, rows_fetch
 from stylerec.models import CustomerProfile, Interaction, Review, Style, StylePreference
+from stylerec.services.pools import candidate_pools_build
 
 REVIEW_WEIGHT = 3.0  # a review says about as much as adding to cart, signed by its sentiment
 SENTIMENT_GAIN = 1.5  # weight × (1 + 1.5·s): a negative review (s = -1) turns a purchase into a push away
@@ -226,6 +227,8 @@ def customer_profile_refresh(*, user_id: int | None = None, session_key: str = "
             weights=inferred_styles_from_searches(owner=owner, matchers=matchers),
             styles=styles,
         )
+    # The candidate pools are made from this profile: rebuilt with it, in the same worker task.
+    candidate_pools_build(user_id=owner.user_id, session_key=owner.session_key)
     return profile
 
 

@@ -50,6 +50,8 @@ AGGREGATES_UPDATE = "stylerec.product_aggregates_update"
 PROFILE_REFRESH = "stylerec.customer_profile_refresh"
 ARTIFACTS_SWEEP = "stylerec.artifacts_sweep"
 EVENTS_PRUNE = "stylerec.events_prune"  # beat, daily: STYLEREC["EVENT_RETENTION_DAYS"]
+POOLS_BUILD = "stylerec.candidate_pools_build"
+POOLS_SWEEP = "stylerec.candidate_pools_sweep"  # beat, every 5 minutes
 GPU_TASKS = frozenset({ARTIFACTS_COMPUTE, STYLED_IMAGES_GENERATE})
 # Tasks whose work is already kept pending per object (ArtifactState/StyledImage rows, which the
 # sweep finds): a failed send of these is not written down again as a PendingTask, which would send

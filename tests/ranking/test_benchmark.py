@@ -32,4 +32,12 @@ def test_serving_benchmark_smoke_run(tmp_path):
     assert 0.0 <= report["recall_at_10"]["category_filter"] <= 1.0
     assert report["uncached_ms"]["p50"] > 0 and report["cached_ms"]["p50"] > 0
     assert report["cache_hits_in_uncached_pass"] == 0 and report["cache_misses_in_cached_pass"] == 0
+    # side by side: the floor, blocks from pools, the cold path without one, and the worker's cost
+    assert report["floor_ms"]["p50"] > 0 and report["cold_ms"]["p50"] > 0
+    assert report["uncached_from_pool_share"] == 1.0 and report["cold_from_pool_share"] == 0.0
+    assert (
+        report["pool_builds"]["customers"] == 30
+        and report["pool_builds"]["bytes_on_disk_per_10k_customers"] > 0
+    )
+    assert report["event_to_response_events"] > 0 and report["event_to_response_ms"]["p50"] > 0
     assert "recall@10 10% filter" in (tmp_path / "out.txt").read_text()
