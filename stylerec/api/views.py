@@ -73,9 +73,16 @@ def result_data(result: RecommendationResult, *, context: dict[str, Any]) -> dic
 
 
 def _recommend(request: RecommendationRequest, *, context: dict[str, Any]) -> Response:
-    from stylerec.selectors import recommendations_for
+    from stylerec.selectors import recommendations_rendered
 
-    return Response(result_data(recommendations_for(request), context=context))
+    http = context["request"]
+    # The JSON is cached beside the result: its URLs are absolute, so per scheme and host.
+    data, cached = recommendations_rendered(
+        request,
+        rendition=f"api:{http.scheme}://{http.get_host()}",
+        render=lambda result: dict(result_data(result, context=context)),
+    )
+    return Response({**data, "cached": cached})
 
 
 # As the query serializers validate them; an integer or enum parameter given empty (?k=) is a 400.

@@ -41,6 +41,28 @@ def test_recommendations_for_a_viewed_product_have_reasons_and_click_links(api, 
         assert item["contributions"] == {}  # explanations are for staff only
 
 
+def test_a_repeat_request_is_served_as_cached_json_until_the_customer_acts(
+    api, catalog, customer, monkeypatch
+):
+    from stylerec.api import views
+
+    renders = []
+    real = views.result_data
+    monkeypatch.setattr(views, "result_data", lambda *a, **kw: renders.append(1) or real(*a, **kw))
+    first = api.get(RECS, {"block": "for_you", "k": 4}).json()
+    again = api.get(RECS, {"block": "for_you", "k": 4}).json()
+    assert len(renders) == 1  # the second answer is the stored JSON, not serialized again
+    assert first["cached"] is False and again["cached"] is True
+    assert again["items"] == first["items"]
+    # Its absolute URLs (photos) name the host: another host gets its own rendering.
+    other = api.get(RECS, {"block": "for_you", "k": 4}, HTTP_HOST="localhost").json()
+    assert len(renders) == 2 and other["items"] == first["items"]
+    # The customer acts: their cached answers are stale at once.
+    api.post("/api/stylerec/events/", {"kind": "cart", "product_id": first["items"][0]["product"]["id"]})
+    after = api.get(RECS, {"block": "for_you", "k": 4}).json()
+    assert len(renders) == 3 and after["cached"] is False
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
