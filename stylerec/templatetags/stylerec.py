@@ -82,16 +82,27 @@ def _styled_url(product: Any, style: Any) -> str:
     return styled.image.url if styled is not None and styled.image else ""
 
 
+def block_withheld(result: RecommendationResult) -> frozenset[int]:
+    """The block's products whose photo is not shown: it failed the image check (or a new file is
+    not checked yet), so the item gets the placeholder. One query for the whole block."""
+    from stylerec.services.artifacts import images_withheld
+
+    return frozenset(images_withheld([item.product for item in result.items]))
+
+
 def block_context(
-    *, http_request: Any, result: RecommendationResult, title: str | None, style: Any
+    *,
+    http_request: Any,
+    result: RecommendationResult,
+    title: str | None,
+    style: Any,
+    withheld: frozenset[int] | None = None,
 ) -> dict[str, Any]:
     """What a block template gets: the block, its items (with click links) and the style toggle."""
-    from stylerec.services.artifacts import images_withheld
     from stylerec.views import product_url_for
 
-    # Photos that failed the image check (or a new file not checked yet) are not shown: the item
-    # gets the placeholder. One query for the whole block.
-    withheld = images_withheld([item.product for item in result.items])
+    if withheld is None:
+        withheld = block_withheld(result)
     items = []
     for position, item in enumerate(result.items, start=1):
         product = item.product
@@ -172,7 +183,7 @@ def block_render(
 ) -> str:
     """Render one block as HTML ("" when there is nothing to show). Raises on failure; the
     tags catch."""
-    from stylerec.selectors import recommendations_for
+    from stylerec.selectors import recommendations_rendered
 
     if block not in BLOCKS:
         raise ValueError(f"unknown recommendation block {block!r}; expected one of {', '.join(BLOCKS)}")
@@ -180,12 +191,18 @@ def block_render(
     rec_request = block_request_for(
         http_request, block=block, product=product, k=k, category=category, avoid=tuple(shown)
     )
-    result = recommendations_for(rec_request)
+    # The result and whose photos it withholds come in the one cache round trip (the photo check is
+    # stored beside the result, under the same stamp).
+    (result, withheld), _ = recommendations_rendered(
+        rec_request, rendition="block", render=lambda result: (result, block_withheld(result))
+    )
     if not result.items:
         return ""
     shown.extend(item.product.pk for item in result.items if item.product.pk not in shown)
     style = _top_style_on_page(http_request)
-    context = block_context(http_request=http_request, result=result, title=title, style=style)
+    context = block_context(
+        http_request=http_request, result=result, title=title, style=style, withheld=withheld
+    )
     tpl = select_template([f"stylerec/blocks/{block}.html", "stylerec/blocks/base.html"])
     return tpl.render(context, request=http_request)
 

@@ -68,10 +68,10 @@ def test_block_renders_nothing_when_there_is_nothing_to_show(db):
 
 
 def test_a_failing_block_never_breaks_the_page(catalog, monkeypatch, caplog, staff):
-    def boom(request):
+    def boom(request, **kwargs):
         raise RuntimeError("ranker exploded")
 
-    monkeypatch.setattr("stylerec.selectors.recommendations_for", boom)
+    monkeypatch.setattr("stylerec.selectors.recommendations_rendered", boom)
     with caplog.at_level(logging.ERROR, logger="stylerec"):
         html = render('<p>before</p>{% recommendations "for_you" k=8 %}<p>after</p>', page_request())
     assert html == "<p>before</p><p>after</p>"
@@ -128,3 +128,20 @@ def test_no_toggle_without_style_preferences(catalog, customer, monkeypatch):
     )
     html = render('{% recommendations "similar" product=p k=4 %}', page_request(customer), p=catalog[0])
     assert "stylerec-style-toggle" not in html
+
+
+def test_a_cached_block_checks_its_photos_once(catalog, customer):
+    """The photo check (withheld images) is stored beside the cached result: a repeat render of
+    the block reads both in its one cache round trip and queries nothing for them."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    source = '{% recommendations "similar" product=product k=3 %}'
+    first = render(source, page_request(customer), product=catalog[0])
+    with CaptureQueriesContext(connection) as queries:
+        again = render(source, page_request(customer), product=catalog[0])
+    def items(html: str) -> list[str]:
+        return re.findall(r'data-product="(\d+)"', html)
+
+    assert items(again) == items(first) and len(items(first)) == 3
+    assert not [q for q in queries.captured_queries if "stylerec_artifactstate" in q["sql"]]
