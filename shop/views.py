@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from shop.forms import ReviewForm, SearchForm, SignUpForm
+from shop.labels import GENERATED_REVIEW_TITLE
 from stylerec.customers import Owner
 from stylerec.models import Interaction, Style, StylePreference, get_product_model
 from stylerec.ranking.types import BLOCKS
@@ -53,6 +54,10 @@ def catalog(request: HttpRequest) -> HttpResponse:
     return render(request, "shop/catalog.html", context)
 
 
+# The demo catalog titles the reviews it wrote itself so; the page shows them with a badge.
+REVIEW_LABELS = {"generated_review_title": GENERATED_REVIEW_TITLE}
+
+
 def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     product = get_object_or_404(get_product_model(), pk=pk, is_active=True)
     _record(request, kind=Interaction.Kind.VIEW, product_id=product.pk)
@@ -60,7 +65,7 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "shop/product_detail.html",
-        {"product": product, "reviews": reviews, "review_form": ReviewForm()},
+        {"product": product, "reviews": reviews, "review_form": ReviewForm(), **REVIEW_LABELS},
     )
 
 
@@ -72,7 +77,7 @@ def review_create(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReviewForm(request.POST)
     if not form.is_valid():
         recent = product.stylerec_reviews.select_related("user").order_by("-created_at")[:20]
-        context = {"product": product, "reviews": recent, "review_form": form}
+        context = {"product": product, "reviews": recent, "review_form": form, **REVIEW_LABELS}
         return render(request, "shop/product_detail.html", context, status=400)
     from stylerec.services import reviews
 

@@ -3,12 +3,20 @@ admin forms and lists); they are shown read-only as a short summary."""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin
 from django.utils.html import format_html
 
 from stylerec.admin_artifacts import ArtifactStatusPageMixin, ProductArtifactsAdminMixin
 from stylerec.admin_bursts import BurstsPageMixin
-from stylerec.admin_views import RankingProfileCockpitMixin, styled_previews_html
+from stylerec.admin_forms import RankingProfileForm
+from stylerec.admin_views import (
+    RankingProfileCockpitMixin,
+    Recommendations,
+    RecommendationsAdmin,
+    styled_previews_html,
+)
 from stylerec.models import (
     ArtifactState,
     CustomerProfile,
@@ -21,6 +29,7 @@ from stylerec.models import (
     StylePreference,
     get_product_model,
 )
+from stylerec.ranking.types import SIGNALS
 
 
 def vector_summary(vector) -> str:
@@ -175,6 +184,45 @@ class RankingProfileAdmin(RankingProfileCockpitMixin, admin.ModelAdmin):  # type
     )
     list_filter = ("is_active", "formula")
     search_fields = ("name", "description")
+    form = RankingProfileForm  # sliders for weights, form fields for the rules (no raw JSON)
+    readonly_fields = ("rules_summary", "metrics")
+    fieldsets = (
+        (None, {"fields": ("name", "description", "is_active", "formula")}),
+        (
+            "Signal weights",
+            {
+                "description": "How much each signal counts in the score (0 = ignored, negative = "
+                "penalised). Drag a slider or type a number.",
+                "fields": tuple(f"w_{signal}" for signal in SIGNALS),
+            },
+        ),
+        (
+            "Diversity and stock",
+            {
+                "fields": ("mmr_lambda", "max_per_category", "in_stock_only"),
+                "description": "MMR λ: 1 keeps the score order, lower values trade score for variety.",
+            },
+        ),
+        (
+            "Merchandising rules",
+            {
+                "fields": ("rule_pins", "rule_product_boosts", "rule_blocked_products", "rules_summary"),
+                "description": "Per-category boosts, caps and blocks are in the table below.",
+            },
+        ),
+        ("A/B test", {"fields": ("challenger", "challenger_share")}),
+        (
+            "Advanced",
+            {
+                "classes": ("collapse",),
+                "fields": ("candidate_pool", "freshness_half_life_days", "bias", "metrics"),
+            },
+        ),
+    )
+
+    @admin.display(description="rules as stored")
+    def rules_summary(self, obj):
+        return format_html("<code>{}</code>", json.dumps(obj.rules or {}, ensure_ascii=False)) if obj else "—"
 
     # --- evaluation: the latest offline report (stylerec_evaluate), at .../rankingprofile/evaluation/,
     # when the lab app is installed (a store that does not evaluate does not ship the lab).
@@ -213,3 +261,8 @@ class StyledImageAdmin(admin.ModelAdmin):
     list_display = ("product", "style", "status", "model_version", "updated_at")
     list_filter = ("status", "style")
     raw_id_fields = ("product",)
+
+
+# "Recommendations" on the admin index: one page leading to every part of the cockpit. A list,
+# because the stand-in is not a model class (AdminSite.register iterates what is not a ModelBase).
+admin.site.register([Recommendations], RecommendationsAdmin)  # type: ignore[list-item]

@@ -30,6 +30,7 @@ from django.utils.safestring import SafeString, mark_safe
 from stylerec.conf import stylerec_settings
 from stylerec.customers import AB_KINDS
 from stylerec.models import Interaction, RankingProfile, StyledImage, get_product_model
+from stylerec.ranking.rules import rules_parse
 from stylerec.ranking.types import BLOCKS, SIGNALS, RecommendationRequest, RecommendationResult
 
 # --- live preview ----------------------------------------------------------------------------
@@ -90,6 +91,18 @@ def ranked_with_profile(request: RecommendationRequest, profile: RankingProfile)
     return recommend(dataclasses.replace(request, explain=True), profile=profile)
 
 
+def score_order_positions(request: RecommendationRequest, profile: RankingProfile) -> dict[int, int]:
+    """Where each product stands on score alone: the same ranking with MMR off (λ = 1) and no
+    category caps, deeper than the block (so a product MMR pulled up still has a rank).
+    Product id -> 1-based position; pins stay first, as they do in the block."""
+    plain = copy.copy(profile)
+    plain.mmr_lambda, plain.max_per_category = 1.0, 0
+    plain.rules = {key: value for key, value in (profile.rules or {}).items() if key != "cap"}
+    depth = min(max(4 * request.k, 20), int(stylerec_settings.MAX_K))
+    ranked = ranked_with_profile(dataclasses.replace(request, k=depth), plain)
+    return {item.product.pk: position for position, item in enumerate(ranked.items, start=1)}
+
+
 def _admin_change_url(obj: Any) -> str:
     meta = obj._meta
     try:
@@ -98,7 +111,20 @@ def _admin_change_url(obj: Any) -> str:
         return ""
 
 
-def _preview_rows(result: RecommendationResult, *, before_positions: dict[int, int] | None) -> list[dict]:
+def _image_url(product: Any) -> str:
+    image = getattr(product, "image", None)
+    try:
+        return image.url if image else ""
+    except ValueError:  # a storage without URLs
+        return ""
+
+
+def _preview_rows(
+    result: RecommendationResult,
+    *,
+    before_positions: dict[int, int] | None,
+    score_positions: dict[int, int] | None = None,
+) -> list[dict]:
     rows = []
     for position, item in enumerate(result.items, start=1):
         pk = item.product.pk
@@ -109,7 +135,9 @@ def _preview_rows(result: RecommendationResult, *, before_positions: dict[int, i
             {
                 "position": position,
                 "product": item.product,
+                "image_url": _image_url(item.product),
                 "admin_url": _admin_change_url(item.product),
+                "score_rank": (score_positions or {}).get(pk),
                 "score": item.score,
                 "reason": item.reasons[0].text if item.reasons else "",
                 "contributions": [(name, item.contributions.get(name, 0.0)) for name in SIGNALS],
@@ -144,9 +172,13 @@ def preview_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRes
         before = ranked_with_profile(ranking, baseline)
         after = ranked_with_profile(ranking, edited)
         before_positions = {item.product.pk: pos for pos, item in enumerate(before.items, start=1)}
+        score_order = score_order_positions(ranking, edited)
         context.update(
             before=_preview_rows(before, before_positions=None),
-            after=_preview_rows(after, before_positions=before_positions),
+            after=_preview_rows(after, before_positions=before_positions, score_positions=score_order),
+            score_order_depth=len(score_order),
+            edited=edited,
+            category_caps=rules_parse(edited.rules).category_caps,
             before_label=f"Saved: {baseline.name}"
             if baseline.pk
             else "Default weights (no profile is active)",
@@ -278,16 +310,16 @@ PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2")
 def svg_line_chart(
     series: dict[str, list[tuple[dt.date, float | None]]],
     *,
-    width: int = 720,
+    width: int = 860,
     height: int = 240,
     title: str = "CTR per day",
 ) -> SafeString:
     """An inline SVG line chart (no JavaScript, no CDN). Days without data leave a gap."""
-    left, right, top, bottom = 48, 150, 24, 32
+    left, right, top, bottom = 48, 260, 24, 32  # room on the right for profile names
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for points in series.values() for _, v in points if v is not None]
     if not values:
-        return format_html('<p class="stylerec-empty">No impressions in this period.</p>')
+        return mark_safe('<p class="stylerec-empty">No impressions in this period.</p>')
     y_max = max(values) * 1.1 or 1.0
     n_days = max(len(points) for points in series.values())
 
@@ -378,6 +410,29 @@ def svg_line_chart(
     )
 
 
+def ab_verdict(rows: list[dict[str, Any]], active: RankingProfile | None) -> dict[str, Any] | None:
+    """Challenger vs active profile on CTR: the difference in percentage points with its 95%
+    interval (normal approximation of two independent proportions) and whether it excludes 0."""
+    if active is None or not active.challenger_id:
+        return None
+    by_id = {row["profile_id"]: row for row in rows}
+    control, challenger = by_id.get(active.pk), by_id.get(active.challenger_id)
+    if not control or not challenger or not control["impressions"] or not challenger["impressions"]:
+        return None
+    p1, n1 = control["ctr"], control["impressions"]
+    p2, n2 = challenger["ctr"], challenger["impressions"]
+    half = 1.96 * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    low, high = p2 - p1 - half, p2 - p1 + half
+    return {
+        "control": control,
+        "challenger": challenger,
+        "difference": (p2 - p1) * 100,
+        "interval": (low * 100, high * 100),
+        "significant": low > 0 or high < 0,
+        "better": p2 > p1,
+    }
+
+
 def ab_dashboard_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
@@ -397,6 +452,7 @@ def ab_dashboard_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Ht
         "table": table,
         "chart": chart,
         "active": active,
+        "verdict": ab_verdict(table["profiles"], active),
     }
     return TemplateResponse(request, "stylerec/admin/ab_dashboard.html", context)
 
@@ -429,6 +485,106 @@ class RankingProfileCockpitMixin:
         )
 
 
+# --- the "Recommendations" page: one place that leads to every part of the cockpit --------------
+
+
+class _RecommendationsMeta:
+    """Just what Django's admin reads from a model's ``_meta`` to list it on the index, the app
+    page and the sidebar, and to check its ModelAdmin. The page is a page, not a model: a stand-in
+    (the pattern django-constance uses for its settings page) puts it in the admin's own lists
+    without a table or a migration."""
+
+    app_label = "stylerec"
+    model_name = "recommendations"
+    object_name = "Recommendations"
+    verbose_name = verbose_name_plural = "Recommendations"
+    abstract = swapped = is_composite_pk = False
+    label, label_lower = "stylerec.Recommendations", "stylerec.recommendations"
+
+    @property
+    def app_config(self) -> Any:
+        from django.apps import apps
+
+        return apps.get_app_config(self.app_label)
+
+
+class Recommendations:
+    """The stand-in registered with the admin site (see ``_RecommendationsMeta``)."""
+
+    _meta = _RecommendationsMeta()
+
+
+class RecommendationsAdmin(admin.ModelAdmin):
+    """One page, "Recommendations", linking ranking profiles, the live preview, the A/B results,
+    artifact status and (with the lab app) the evaluation report. Staff who may view ranking
+    profiles may see it; it changes nothing."""
+
+    actions = None
+
+    def _may_view(self, request: HttpRequest) -> bool:
+        meta = RankingProfile._meta
+        user: Any = request.user
+        return bool(
+            user.is_active and user.is_staff and user.has_perm(f"{meta.app_label}.view_{meta.model_name}")
+        )
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may_view(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_view(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.recommendations_view)
+        return [path("", view, name="stylerec_recommendations_changelist")]
+
+    def recommendations_view(self, request: HttpRequest) -> HttpResponse:
+        if not self._may_view(request):
+            raise PermissionDenied
+        from django.apps import apps
+
+        from stylerec.admin_artifacts import artifact_status_rows
+
+        site = self.admin_site.name
+        active = RankingProfile.objects.filter(is_active=True).select_related("challenger").first()
+        today = timezone.now().date()
+        table = ab_table(start=today - dt.timedelta(days=13), end=today)
+        rows = artifact_status_rows()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Recommendations",
+            "opts": RankingProfile._meta,
+            "active": active,
+            "profiles": RankingProfile.objects.count(),
+            "profiles_url": reverse(f"{site}:stylerec_rankingprofile_changelist"),
+            "preview_url": (
+                reverse(f"{site}:stylerec_rankingprofile_change", args=[active.pk]) + "#stylerec-preview"
+                if active
+                else reverse(f"{site}:stylerec_rankingprofile_add") + "#stylerec-preview"
+            ),
+            "ab_url": reverse(f"{site}:stylerec_rankingprofile_ab"),
+            "verdict": ab_verdict(table["profiles"], active),
+            "artifacts_url": reverse(f"{site}:stylerec_artifactstate_status"),
+            "artifacts_failed": sum(row["failed"] for row in rows),
+            "artifacts_waiting": sum(row["pending"] + row["stale"] + row["missing"] for row in rows),
+            "evaluation_url": (
+                reverse(f"{site}:stylerec_rankingprofile_evaluation")
+                if apps.is_installed("stylerec.lab")
+                else ""
+            ),
+        }
+        return TemplateResponse(request, "stylerec/admin/recommendations.html", context)
+
+
 def styled_previews_html(style: Any, *, limit: int = 6) -> SafeString:
     """The style's reference image and thumbnails of a few products already drawn in it."""
     if style is None or style.pk is None:
@@ -439,7 +595,7 @@ def styled_previews_html(style: Any, *, limit: int = 6) -> SafeString:
     if style.reference_image:
         figures.insert(0, (style.reference_image.url, "reference image"))
     if not figures:
-        return format_html("No styled images yet: they are made for best sellers and on demand.")
+        return mark_safe("No styled images yet: they are made for best sellers and on demand.")
     return format_html_join(
         "",
         '<figure style="display:inline-block;margin:0 8px 8px 0;text-align:center">'

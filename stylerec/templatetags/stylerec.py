@@ -297,3 +297,12 @@ def stylerec_assets(context: template.Context) -> SafeString:
     if not _assets_needed(context.get("request")):
         return mark_safe("")
     return mark_safe(render_to_string("stylerec/assets.html"))
+
+
+@register.inclusion_tag("stylerec/aspect_summary.html")
+def stylerec_aspect_summary(product: Any) -> dict[str, Any]:
+    """``{% stylerec_aspect_summary product %}``: what the product's reviews say about its fit and
+    other aspects ("fit: runs small (12 reviews)"), read from stored review preferences."""
+    from stylerec.selectors import product_aspect_summary
+
+    return {"aspects": product_aspect_summary(product_id=product.pk)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import mimetypes
+import os
 from pathlib import Path
 
 import pytest
@@ -70,14 +71,54 @@ def browser_page(live_server, settings, monkeypatch):
         browser.close()
 
 
-def screenshot(page, name: str) -> Path:
-    """Save to test-artifacts/ (git-ignored). The README's pictures in docs/screenshots/ are taken
-    from the real demo store, not from these small test catalogs."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    target = ARTIFACTS / name
+DOCS_SCREENSHOTS = ARTIFACTS.parent / "docs" / "screenshots"
+
+
+def screenshot(page, name: str, *, docs: bool = False, full_page: bool = True, clip_to: str = "") -> Path:
+    """Save to test-artifacts/ (git-ignored). ``docs`` pictures (taken from the ``demo_store``
+    below) go to docs/screenshots/ instead when STYLEREC_DOCS_SCREENSHOTS=1, the documented way
+    to refresh the pictures in the docs (docs/development.md). ``clip_to``: a CSS selector."""
+    for_docs = docs and os.environ.get("STYLEREC_DOCS_SCREENSHOTS") == "1"
+    target_dir = DOCS_SCREENSHOTS if for_docs else ARTIFACTS
+    target_dir.mkdir(exist_ok=True)
+    target = target_dir / name
+    # Lazy images below the fold would be blank in a full-page picture: load them all first.
+    page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(img => img.loading = 'eager')")
+    page.wait_for_function("Array.from(document.images).every(img => img.complete)")
+    if clip_to:
+        page.locator(clip_to).screenshot(path=str(target))
+        return target
     page.evaluate("window.scrollTo(0, 0)")  # a sticky header would otherwise sit mid-page
-    page.screenshot(path=str(target), full_page=True)
+    page.screenshot(path=str(target), full_page=full_page)
     return target
+
+
+@pytest.fixture
+def demo_store(transactional_db, settings):
+    """The demo store, small: ``build_demo_catalog`` as ``make demo`` runs it (real photos,
+    real and generated reviews, simulated customers and A/B test), with vectors and style scores
+    set from each product's hidden style and category instead of computed by the models (which
+    the pipeline tests cover), then popularity and neighbours refreshed as ``make demo`` does."""
+    from django.core.management import call_command
+
+    from shop.demo_catalog import CATEGORIES, STYLES, build_demo_catalog
+    from stylerec.ml.dims import IMAGE_DIM, TEXT_DIM
+    from stylerec.models import get_product_model
+    from tests.factories import unit_vector
+
+    settings.STYLEREC = {**settings.STYLEREC, "AUTO_COMPUTE": False, "PRODUCT_URL_NAME": "shop:product"}
+    build_demo_catalog(size=160, customers=60)  # the full demo's customers: its A/B test
+    categories = [name for name, _, _ in CATEGORIES]
+    products = list(get_product_model().objects.order_by("pk"))
+    for n, product in enumerate(products):
+        style = next(i for i, spec in enumerate(STYLES) if product.title.startswith(spec.name + " "))
+        direction = {style: 1.0, 10 + categories.index(product.category): 0.8, 30 + n % 60: 0.25}
+        product.text_embedding = unit_vector(TEXT_DIM, direction)
+        product.image_embedding = unit_vector(IMAGE_DIM, direction)
+        product.style_scores = {spec.slug: (0.9 if i == style else 0.05) for i, spec in enumerate(STYLES)}
+    get_product_model().objects.bulk_update(products, ["text_embedding", "image_embedding", "style_scores"])
+    call_command("stylerec_refresh_signals", verbosity=0)
+    return {"products": products, "staff": make_user("merch", is_staff=True, is_superuser=True)}
 
 
 def _product_image(colour: tuple[int, int, int], accent: tuple[int, int, int]) -> bytes:

@@ -116,3 +116,19 @@ def test_impression_beacon_records_each_item_in_order(client, catalog, profile):
     )
     assert seen == [(catalog[4].pk, 1), (catalog[2].pk, 2), (catalog[7].pk, 4)]
     assert client.post("/r/impressions/", {"block": "nope", "product_ids": "1"}).status_code == 400
+
+
+def test_the_product_page_says_what_its_reviews_say_about_the_fit(client, catalog):
+    from stylerec.models import Review
+    from tests.factories import make_review
+
+    product = catalog[0]
+    for _ in range(3):
+        make_review(product, text="Lovely, but it runs small.")
+    # What the review pipeline stores for "runs small" (stylerec.ml.preferences): a sizing mention.
+    Review.objects.filter(product=product).update(
+        preferences=[{"kind": "sizing", "key": "small", "polarity": -1}]
+    )
+    html = client.get(f"/p/{product.pk}/").content.decode()
+    assert "fit: runs small (3 reviews)" in html
+    assert "runs small" not in client.get(f"/p/{catalog[1].pk}/").content.decode()

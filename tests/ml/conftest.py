@@ -100,3 +100,22 @@ def make_tiny_classifier(tmp_path_factory) -> Callable[..., Path]:
         return directory
 
     return make
+
+
+@pytest.fixture
+def tiny_zh_recipe(tiny_bert_dir, monkeypatch):
+    """The zh "fast" recipe over the tiny random BERT: 1 trained layer, 2 epochs, small batches."""
+    from stylerec.lab import sentiment_training
+    from stylerec.ml.sentiment import BASE_MODELS
+
+    monkeypatch.setitem(BASE_MODELS, "tiny", lambda: tiny_bert_dir)
+    recipe = {
+        **sentiment_training.RECIPES["fast"]["zh"],
+        "encoder": "tiny",
+        "train_layers": 1,
+        "epochs": 2,
+        "batch_size": 8,
+        "validation_percent": 30,
+    }
+    monkeypatch.setitem(sentiment_training.RECIPES["fast"], "zh", recipe)
+    return recipe

@@ -8,11 +8,10 @@ import random
 import numpy as np
 import pytest
 
-from stylerec.lab import sentiment_training as sentiment
 from stylerec.lab.datasets import labelled_reviews
 from stylerec.lab.finetune import finetune_binary_classifier, length_sorted_batches
 from stylerec.lab.sentiment_training import _calibration_split, train_head
-from stylerec.ml.sentiment import BASE_MODELS, HFSequenceClassifierSentiment, TrainedHeadSentiment
+from stylerec.ml.sentiment import HFSequenceClassifierSentiment, TrainedHeadSentiment
 
 POSITIVE = ["i love this dress", "good fabric", "great fit", "nice colour", "love it", "so good"]
 NEGATIVE = ["i hate this dress", "bad fabric", "terrible fit", "ugly colour", "hate it", "so bad"]
@@ -57,20 +56,10 @@ def test_bad_training_input_is_rejected(tiny_bert_dir, tmp_path, texts, labels):
 
 
 @pytest.mark.slow
-def test_trainer_finetune_recipe_end_to_end(tiny_bert_dir, tmp_path, monkeypatch):
+def test_trainer_finetune_recipe_end_to_end(tiny_bert_dir, tiny_zh_recipe, tmp_path):
     """The zh recipe fine-tunes the top layers of its base encoder (a tiny one here) over a cache
     of the lower layers, saves them (fp16) inside the version, and TrainedHeadSentiment serves
     Chinese reviews from the base with those layers put back, stacked with TF-IDF."""
-    monkeypatch.setitem(BASE_MODELS, "tiny", lambda: tiny_bert_dir)
-    recipe = {
-        **sentiment.RECIPES["fast"]["zh"],
-        "encoder": "tiny",
-        "train_layers": 1,
-        "epochs": 2,
-        "batch_size": 8,
-        "validation_percent": 30,
-    }
-    monkeypatch.setitem(sentiment.RECIPES["fast"], "zh", recipe)
     version = train_head(output_dir=tmp_path, languages=("zh",), recipe="fast", limit=80, test_limit=20)
     model = TrainedHeadSentiment(path=version)
     assert model.manifest["base_models"] == {"tiny": f"tiny@{tiny_bert_dir.name}"}
@@ -88,8 +77,7 @@ def test_trainer_finetune_recipe_end_to_end(tiny_bert_dir, tmp_path, monkeypatch
     assert head.inputs == ["encoder", "tfidf"] and head.stack_coef.shape == (2,)
     results = model.predict(["质量很好", "", "衣服不好看"])
     assert results[1].label == "neutral" and all(-1 <= r.score <= 1 for r in results)
-    assert "zh" in model._encoders  # served by the fine-tuned layers over the base
-    encoder = model._encoders["zh"]
+    [encoder] = model._encoders.values()  # served by the fine-tuned layers over the base
     assert encoder.trained_parameters == sum(1 for k in weights if not k.startswith("classifier."))
     assert not list(tmp_path.glob(".*.partial"))
 

@@ -13,6 +13,7 @@ from stylerec.ml.preferences import (
     default_style_specs,
     evaluate_preferences,
     preference_checkset,
+    sizing_remarks_removed,
 )
 
 STORE_STYLES = [
@@ -59,9 +60,9 @@ def test_style_polarity(extractor, text, expected):
         ("Fits perfectly and the fabric is soft", {("aspect", "fit", 1), ("aspect", "material", 1)}),
         ("Way too expensive", {("aspect", "price", -1)}),
         ("Not too tight", {("aspect", "fit", 1)}),
-        ("The size runs small", {("aspect", "size", -1)}),
+        ("The size runs small", {("aspect", "size", -1), ("sizing", "small", -1)}),
         ("The colour is blue", set()),
-        ("尺码偏大", {("aspect", "size", -1)}),
+        ("尺码偏大", {("aspect", "size", -1), ("sizing", "large", -1)}),
         ("穿着不舒服", {("aspect", "comfort", -1)}),
         ("质量很好，但是价格太贵了", {("aspect", "quality", 1), ("aspect", "price", -1)}),
         ("袖子太长了", {("aspect", "size", -1)}),
@@ -69,6 +70,42 @@ def test_style_polarity(extractor, text, expected):
 )
 def test_aspect_polarity(extractor, text, expected):
     assert pairs(extractor.extract([text], STORE_STYLES)[0]) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a review can like the product and still say which way its sizing is off
+        (
+            "Lovely dress but it runs big, order a size down.",
+            {("aspect", "size", -1), ("sizing", "large", -1)},
+        ),
+        ("Runs a little small, go up a size", {("aspect", "size", -1), ("sizing", "small", -1)}),
+        (
+            "True to size and very comfortable",
+            {("aspect", "size", 1), ("sizing", "true", 1), ("aspect", "comfort", 1)},
+        ),
+        ("The colour faded after one wash", {("aspect", "colour", -1)}),
+        ("质量不错", {("aspect", "quality", 1)}),
+        ("尺码偏小，建议买大一码", {("aspect", "size", -1), ("sizing", "small", -1)}),
+        ("downsize upgrade", set()),  # "size up" only as words of its own
+    ],
+)
+def test_aspects_and_sizing_direction(extractor, text, expected):
+    assert pairs(extractor.extract([text], STORE_STYLES)[0]) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Love it! Runs big, order a size down.", "Love it! , ."),
+        ("尺码偏大，很喜欢", "尺码 ，很喜欢"),
+        ("RUNS  SMALL", ""),
+        ("The small print is fine", "The small print is fine"),
+    ],
+)
+def test_sizing_remarks_are_left_out_of_what_sentiment_reads(text, expected):
+    assert sizing_remarks_removed(text) == expected
 
 
 def test_contrast_splits_a_review_into_clauses(extractor):

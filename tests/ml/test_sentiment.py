@@ -196,11 +196,42 @@ def test_head_routes_each_language_to_its_head(trained_dir, monkeypatch):
 
     monkeypatch.setattr(TrainedHeadSentiment, "head_probabilities", spy)
     model.predict(["质量很好，很喜欢", "the best film of the year", "衣服不错 but 有点贵"])
-    # Chinese (also the mixed review) goes to the zh head (encoder + TF-IDF), English to the TF-IDF
-    # head stacked with its sentence embeddings.
+    # Chinese (also the mixed review) goes to the zh head (encoder + TF-IDF), English to the head
+    # that reads the same fine-tuned encoder across languages, stacked with TF-IDF and VADER.
     assert sorted(seen) == [("en", 1), ("zh", 2)]
-    assert model.heads["zh"].inputs == ["encoder", "tfidf"] and "zh" in model._encoders
-    assert model.heads["en"].inputs == ["tfidf", "embedding"]
+    assert model.heads["zh"].inputs == ["encoder", "tfidf"]
+    assert model.heads["en"].inputs == ["encoder", "tfidf", "lexicon"]
+    assert len(model._encoders) == 1  # one copy of the encoder serves both heads
+    assert model.heads["en"].spec["encoder"]["file"] == "zh.encoder.safetensors"
+
+
+def test_en_stack_is_learnt_on_the_yelp_sentences_and_bands_are_calibrated(trained_dir):
+    model = TrainedHeadSentiment(path=trained_dir)
+    stack = model.manifest["data"]["en"]["stack_set"]
+    assert stack["source"] == "uci-yelp" and stack["examples"] == 1000
+    for language, head in model.heads.items():
+        assert 0.0 <= head.neutral_band <= 0.2, language
+        assert model.manifest["training"][language]["neutral_band"] == head.neutral_band
+    # the lexicon's weight in the stack is positive: VADER's score counts toward "positive"
+    assert model.heads["en"].stack_coef[2] > 0
+
+
+def test_labels_use_each_heads_own_band_unless_the_option_sets_one(trained_dir, monkeypatch):
+    model = TrainedHeadSentiment(path=trained_dir)
+    monkeypatch.setitem(model.heads["en"].spec, "neutral_band", 0.99)
+    monkeypatch.setitem(model.heads["zh"].spec, "neutral_band", 0.0)
+    en, zh = model.predict(["the best dress i have bought", "质量很好"])
+    assert en.label == "neutral" and zh.label != "neutral"
+    fixed = TrainedHeadSentiment(path=trained_dir, neutral_band=0.0)
+    assert fixed.predict(["the best dress i have bought"])[0].label != "neutral"
+
+
+def test_sizing_remarks_do_not_count_as_opinions(trained_dir):
+    """ "runs big" is an aspect (preferences), not a judgement: the heads never read it."""
+    model = TrainedHeadSentiment(path=trained_dir)
+    with_remark, without = model.predict(["Lovely dress, runs big, order a size down", "Lovely dress, ,"])
+    assert with_remark == without
+    assert model.predict(["Runs small.", "偏大"]) == [SentimentResult(0.0, "neutral", 0.0)] * 2
 
 
 def test_head_output_contract_and_bad_input(trained_dir):
@@ -269,7 +300,10 @@ def test_train_command_skips_when_a_full_head_exists(trained_dir, tmp_path):
     assert "up to date" in out.getvalue()
 
 
-def test_eval_command_writes_both_reports(trained_dir, tmp_path, settings):
+def test_eval_command_writes_both_reports(trained_dir, tmp_path, settings, monkeypatch):
+    from stylerec.lab.packaged_data import DATASETS_DIR_ENV, datasets_dir
+
+    monkeypatch.setenv(DATASETS_DIR_ENV, str(datasets_dir()))  # the fetched archives stay where they are
     settings.STYLEREC = {**getattr(settings, "STYLEREC", {}), "MODEL_DIR": str(trained_dir.parent)}
     out = StringIO()
     call_command("stylerec_eval_text", limit=TEST_LIMIT, output_dir=tmp_path, speed_texts=16, stdout=out)
@@ -279,6 +313,13 @@ def test_eval_command_writes_both_reports(trained_dir, tmp_path, settings):
     for language in ("zh", "en"):
         assert sentiment["languages"][language]["accuracy"] == head.manifest["metrics"][language]["accuracy"]
         assert sentiment["speed"][language]["text_encoder_texts_per_s"] > 0
+    # the product-review check sets, beside their baselines
+    checks = sentiment["check_sets"]
+    assert set(checks) == {"en-products", "zh-products", "en-films"}
+    assert checks["en-products"]["model"]["n"] == TEST_LIMIT and "vader" in checks["en-products"]
+    assert "snownlp" in checks["zh-products"] and "Amazon" in checks["en-products"]["source"]
+    for row in checks.values():
+        assert 0 <= row["model"]["auc"] <= 1 and row["model"]["majority"] >= 0.5
     assert preferences["n_sentences"] >= 100 and 0 < preferences["all"]["precision"] <= 1
     assert "macro-F1" in out.getvalue() and "precision" in out.getvalue()
 

@@ -9,12 +9,13 @@ import json
 import numpy as np
 import pytest
 
-from stylerec.lab.datasets import corpus_fingerprint
+from stylerec.lab.datasets import CHECK_SETS, corpus_fingerprint
 from stylerec.lab.sentiment_training import SAMPLE_SIZE, evaluate_sentiment
 from stylerec.ml import registry
 from stylerec.ml.sentiment import FORMAT, SHIPPED_DIR, TrainedHeadSentiment, find_head
 
 SIZE_BUDGET = 25 * 1024 * 1024  # bytes in the wheel, issue #12
+CHECK_EN = CHECK_SETS["en"]
 
 
 def _version():
@@ -61,3 +62,32 @@ def test_shipped_head_reproduces_its_sample_accuracy_offline(monkeypatch):
         assert abs(result["accuracy"] - expected) <= 0.03, (language, result, expected)
     good, bad = model.predict(["质量很好，穿着很舒服，很喜欢", "a dull, lifeless film"])
     assert good.label == "positive" and bad.label == "negative"
+
+
+def test_shipped_manifest_records_where_its_encoder_layers_came_from():
+    """The encoder layers were kept from an earlier run (--warm-start --epochs 0): the manifest
+    names that run's recipe, data and epochs, and the hash of the layers it ships."""
+    import hashlib
+
+    manifest = json.loads((_version() / "manifest.json").read_text(encoding="utf-8"))
+    record = manifest["warm_start"]["zh-encoder"]
+    shipped = hashlib.sha256((_version() / record["file"]).read_bytes()).hexdigest()
+    assert record["sha256"] == shipped and record["training"]["chosen_epoch"] >= 1
+    assert record["data"]["sha256"] == corpus_fingerprint("zh")
+    assert manifest["data"]["en"]["stack_set"]["source"] == "uci-yelp"
+
+
+@pytest.mark.slow
+def test_shipped_head_reads_english_product_reviews_better_than_vader(monkeypatch):
+    """On 300 sentences of the Amazon check set (never trained on): clearly above the majority
+    class and above VADER, as served (predict: routing, sizing remarks, neutral band)."""
+    from stylerec.lab.sentiment_training import evaluate_check_sets
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = TrainedHeadSentiment(path=SHIPPED_DIR)
+    monkeypatch.setattr("stylerec.lab.datasets.CHECK_SETS", {"en": CHECK_EN})
+    report = evaluate_check_sets(model, limit=300)["en-products"]
+    m, vader = report["model"], report["vader"]
+    assert m["n"] == 300
+    assert m["accuracy"] >= m["majority"] + 0.2 and m["accuracy"] > vader["accuracy"] + 0.05
+    assert m["macro_f1"] >= 0.85 and m["auc"] > vader["auc"]

@@ -5,7 +5,10 @@ from shop.demo_catalog import build_demo_catalog
 
 
 class Command(BaseCommand):
-    help = "Build the demo store: real photos and reviews, styles, and simulated customers (idempotent)."
+    help = (
+        "Build the demo store: real photos, real and generated reviews, styles, simulated customers "
+        "and a simulated A/B test (idempotent)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--size", type=int, default=3000, help="Number of products (default 3000).")
@@ -29,5 +32,6 @@ class Command(BaseCommand):
         else:
             self.stdout.write(
                 f"Demo catalog: {report.products} products, {report.reviews} reviews, {report.customers} "
-                f"customers, {report.interactions} interactions (simulated histories)."
+                f"customers, {report.interactions} interactions (simulated histories), "
+                f"{report.ab_events} A/B test events (simulated)."
             )

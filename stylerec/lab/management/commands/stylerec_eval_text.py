@@ -4,7 +4,9 @@
     python manage.py stylerec_eval_text --limit 300    # quick: 300 test reviews per language
 
 Sentiment: the configured SENTIMENT_MODEL on the fixed test split of ``stylerec.lab.datasets``
-(accuracy, macro-F1 per language). Preferences: the configured PREFERENCE_EXTRACTOR on
+(accuracy, macro-F1 per language), and on the product-review check sets beside VADER (English) and
+SnowNLP (Chinese): accuracy, macro-F1, AUC, the majority class's share and the neutral share.
+Preferences: the configured PREFERENCE_EXTRACTOR on
 ``stylerec/data/preference_checkset.jsonl`` (micro precision / recall over (key, polarity)).
 Speed: texts per second of the TEXT_ENCODER and the sentiment model on real reviews, batched.
 
@@ -59,7 +61,7 @@ class Command(BaseCommand):
         import torch
 
         from stylerec.lab.datasets import LANGUAGES, labelled_reviews
-        from stylerec.lab.sentiment_training import evaluate_sentiment
+        from stylerec.lab.sentiment_training import evaluate_check_sets, evaluate_sentiment
         from stylerec.ml import registry
         from stylerec.ml.preferences import evaluate_preferences, preference_checkset
 
@@ -95,6 +97,16 @@ class Command(BaseCommand):
                 "text_encoder_texts_per_s": throughput(encoder.encode, sample),
                 "sentiment_texts_per_s": throughput(sentiment.predict, sample, repeats=1),
             }
+        check_sets = evaluate_check_sets(sentiment, limit=limit)
+        self.stdout.write("Check sets (never trained on): accuracy / macro-F1 / AUC")
+        for name, row in check_sets.items():
+            (baseline,) = [k for k in row if k not in ("language", "source", "model")]
+            m, b = row["model"], row[baseline]
+            self.stdout.write(
+                f"  {name:<13} n={m['n']:<5} model {m['accuracy']:.4f} / {m['macro_f1']:.4f} / {m['auc']:.4f}"
+                f"   {baseline} {b['accuracy']:.4f} / {b['macro_f1']:.4f} / {b['auc']:.4f}"
+                f"   majority {m['majority']:.4f}, neutral {m['neutral_share']:.1%}"
+            )
         self.stdout.write(f"Speed ({environment['torch_threads']} torch threads, batched, texts/s):")
         for language, s in speed.items():
             self.stdout.write(
@@ -108,6 +120,7 @@ class Command(BaseCommand):
             "split": "fixed held-out test split of stylerec.lab.datasets (hash of text, 20%)",
             "limit": limit,
             "languages": languages,
+            "check_sets": check_sets,
             "text_encoder": encoder.version,
             "speed": speed,
             "environment": environment,
@@ -129,6 +142,7 @@ class Command(BaseCommand):
                     "device",
                     "threads",
                     "data",
+                    "warm_start",
                     "metrics",
                     "sample_metrics",
                     "size_bytes",

@@ -9,6 +9,8 @@ need not train. This command is for a store that wants its own: on its labelled 
     python manage.py stylerec_train_sentiment --recipe fast        # CPU recipe (default without CUDA)
     python manage.py stylerec_train_sentiment --recipe full        # full fine-tune (default with CUDA)
     python manage.py stylerec_train_sentiment --estimate-only      # how long it would take here
+    python manage.py stylerec_train_sentiment --warm-start stylerec/data/sentiment --epochs 0
+        # keep the shipped encoder layers (or train N more epochs from them), refit the rest
 
 Saves ``STYLEREC['MODEL_DIR']/sentiment/<version>/`` (heads.json, <lang>.npz,
 <lang>.encoder.safetensors, manifest.json); the loader takes the newest version there, and the
@@ -58,6 +60,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--estimate-only", action="store_true", help="print how long training would take, then stop"
         )
+        parser.add_argument(
+            "--warm-start",
+            default=None,
+            help="a version directory (or a folder of versions) whose encoder layers to start from",
+        )
+        parser.add_argument(
+            "--epochs",
+            type=int,
+            default=None,
+            help="fine-tuning epochs (default: the recipe's); 0 with --warm-start keeps its layers",
+        )
 
     def handle(
         self,
@@ -70,6 +83,8 @@ class Command(BaseCommand):
         languages=None,
         output_dir=None,
         estimate_only=False,
+        warm_start=None,
+        epochs=None,
         **options,
     ):
         from pathlib import Path
@@ -104,7 +119,19 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"{csv} has too few labelled reviews in {missing} to train on")
         target = Path(output_dir) if output_dir else model_dir() / "sentiment"
-        if not force and not estimate_only and data is None and limit is None and test_limit is None:
+        if epochs is not None and epochs < 0:
+            raise CommandError("--epochs must be 0 or more")
+        if epochs == 0 and not warm_start:
+            raise CommandError("--epochs 0 keeps fine-tuned layers: give them with --warm-start")
+        fresh = warm_start is None and epochs is None
+        if (
+            fresh
+            and not force
+            and not estimate_only
+            and data is None
+            and limit is None
+            and test_limit is None
+        ):
             try:
                 existing = find_head(target)
                 manifest = json.loads((existing / "manifest.json").read_text(encoding="utf-8"))
@@ -133,6 +160,8 @@ class Command(BaseCommand):
                 progress=lambda msg: self.stdout.write(msg),
                 show_progress=True,
                 estimate_only=estimate_only,
+                warm_start=Path(warm_start) if warm_start else None,
+                epochs=epochs,
             )
         except DatasetUnavailable as exc:
             raise CommandError(str(exc)) from exc
