@@ -59,7 +59,10 @@ REVIEW_LABELS = {"generated_review_title": GENERATED_REVIEW_TITLE}
 
 
 def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    product = get_object_or_404(get_product_model(), pk=pk, is_active=True)
+    # The page shows no vectors: leave them unread (parsing two of them costs more than the query).
+    product = get_object_or_404(
+        get_product_model().objects.defer("text_embedding", "image_embedding"), pk=pk, is_active=True
+    )
     _record(request, kind=Interaction.Kind.VIEW, product_id=product.pk)
     reviews = product.stylerec_reviews.select_related("user").order_by("-created_at")[:20]
     return render(

@@ -16,6 +16,7 @@ the error is logged, and only staff see a hint.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django import template
@@ -82,29 +83,42 @@ def _styled_url(product: Any, style: Any) -> str:
     return styled.image.url if styled is not None and styled.image else ""
 
 
-def block_withheld(result: RecommendationResult) -> frozenset[int]:
-    """The block's products whose photo is not shown: it failed the image check (or a new file is
-    not checked yet), so the item gets the placeholder. One query for the whole block."""
+@dataclass(frozen=True)
+class BlockItems:
+    """What a block shows of its result that depends on the result alone, kept beside the cached
+    result (one cache round trip, no query, no URL reversing on a repeat): per item its click link,
+    product link and photo, the photo left out when it is withheld (it failed the image check, or
+    a new file is not checked yet: the item gets the placeholder)."""
+
+    result: RecommendationResult
+    links: tuple[dict[str, str], ...]
+
+
+def block_items(result: RecommendationResult) -> BlockItems:
     from stylerec.services.artifacts import images_withheld
-
-    return frozenset(images_withheld([item.product for item in result.items]))
-
-
-def block_context(
-    *,
-    http_request: Any,
-    result: RecommendationResult,
-    title: str | None,
-    style: Any,
-    withheld: frozenset[int] | None = None,
-) -> dict[str, Any]:
-    """What a block template gets: the block, its items (with click links) and the style toggle."""
     from stylerec.views import product_url_for
 
-    if withheld is None:
-        withheld = block_withheld(result)
-    items = []
+    withheld = images_withheld([item.product for item in result.items])  # one query for the block
+    links = []
     for position, item in enumerate(result.items, start=1):
+        product = item.product
+        links.append(
+            {
+                "url": click_url_for(
+                    block=result.block, product_id=product.pk, position=position, profile_id=result.profile_id
+                ),
+                "product_url": product_url_for(product),
+                "image_url": product.image.url if product.image and product.pk not in withheld else "",
+            }
+        )
+    return BlockItems(result=result, links=tuple(links))
+
+
+def block_context(*, http_request: Any, shown: BlockItems, title: str | None, style: Any) -> dict[str, Any]:
+    """What a block template gets: the block, its items (with click links) and the style toggle."""
+    result = shown.result
+    items = []
+    for position, (item, links) in enumerate(zip(result.items, shown.links, strict=True), start=1):
         product = item.product
         styled_url = ""
         if style is not None:
@@ -116,11 +130,7 @@ def block_context(
             {
                 "product": product,
                 "position": position,
-                "url": click_url_for(
-                    block=result.block, product_id=product.pk, position=position, profile_id=result.profile_id
-                ),
-                "product_url": product_url_for(product),
-                "image_url": product.image.url if product.image and product.pk not in withheld else "",
+                **links,
                 "styled_url": styled_url,
                 "reason": item.reasons[0].text if item.reasons else "",
                 "reasons": item.reasons,
@@ -193,16 +203,13 @@ def block_render(
     )
     # The result and whose photos it withholds come in the one cache round trip (the photo check is
     # stored beside the result, under the same stamp).
-    (result, withheld), _ = recommendations_rendered(
-        rec_request, rendition="block", render=lambda result: (result, block_withheld(result))
-    )
+    shown_items, _ = recommendations_rendered(rec_request, rendition="block", render=block_items)
+    result = shown_items.result
     if not result.items:
         return ""
     shown.extend(item.product.pk for item in result.items if item.product.pk not in shown)
     style = _top_style_on_page(http_request)
-    context = block_context(
-        http_request=http_request, result=result, title=title, style=style, withheld=withheld
-    )
+    context = block_context(http_request=http_request, shown=shown_items, title=title, style=style)
     tpl = select_template([f"stylerec/blocks/{block}.html", "stylerec/blocks/base.html"])
     return tpl.render(context, request=http_request)
 
