@@ -1112,8 +1112,9 @@ def render_summary(results: dict[str, Any]) -> str:
             methods = evaluation["methods"]
             ours = methods["stylerec (learned)"]["test"]["ndcg@10"]
             theirs = methods[best]["test"]["ndcg@10"]
+            simulated = " (SIMULATED data)" if evaluation.get("label") == "simulated" else ""
             add(
-                f"NDCG@10 on {evaluation['dataset']}, stylerec (learned) vs best baseline",
+                f"NDCG@10 on {evaluation['dataset']}{simulated}, stylerec (learned) vs best baseline",
                 "≥ best baseline",
                 f"{fmt(ours)} vs {fmt(theirs)} ({best})",
                 ours >= theirs,
@@ -1126,14 +1127,15 @@ def render_summary(results: dict[str, Any]) -> str:
             comparison = evaluation.get("peers") or {}
             if comparison.get("available"):
                 peer = comparison["best_peer"]
-                ci = comparison["learned_minus_peer"][peer]["ndcg@10"]
-                add(
-                    f"NDCG@10 on {evaluation['dataset']}, stylerec (learned) − best RecBole peer",
-                    "95% CI above 0",
-                    f"{_signed(ci['mean'])} [{_signed(ci['low'])}, {_signed(ci['high'])}] vs {peer}",
-                    ci["low"] > 0,
-                    name,
-                )
+                for key, metric in (("ndcg@10", "NDCG@10"), ("hr@10", "HR@10")):
+                    ci = comparison["learned_minus_peer"][peer][key]
+                    add(
+                        f"{metric} on {evaluation['dataset']}, stylerec (learned) − best RecBole peer",
+                        "95% CI above 0",
+                        f"{_signed(ci['mean'])} [{_signed(ci['low'])}, {_signed(ci['high'])}] vs {peer}",
+                        ci["low"] > 0,
+                        name,
+                    )
 
         attempt(_evaluation)
 

@@ -198,7 +198,7 @@ def test_movielens_falls_back_to_genres_when_the_encoder_is_unavailable(monkeypa
     monkeypatch.setattr(registry, "get", broken)
     data = datasets.movielens_load(max_users=5)
     assert "genre one-hot (text encoder unavailable: no weights here)" == data.content_source
-    assert data.item_content.shape == (1682, len(datasets.ML_GENRES))
+    assert data.item_content.shape == (1682, len(datasets.GENRE_STYLES))  # "unknown" is no style
 
 
 def test_evaluate_migrates_an_unmigrated_database_first(monkeypatch, tmp_path, capsys):
@@ -226,3 +226,41 @@ def test_evaluate_migrates_an_unmigrated_database_first(monkeypatch, tmp_path, c
     )
     assert ran == [{"interactive": False, "verbosity": 0}]
     assert "running `manage.py migrate` first" in capsys.readouterr().out
+
+
+def test_peers_export_score_and_report_through_the_command(tmp_path, capsys):
+    """`make peers` through the command: export the split, score a peer's lists (here made up:
+    the unseen items in index order) into peers_movielens.json, and the report carries the peer
+    with the paired bootstrap against it."""
+    call_command("stylerec_evaluate", **SMALL, export_recbole=tmp_path / "peers")
+    inter = tmp_path / "peers" / "stylerec-ml100k" / "stylerec-ml100k.inter"
+    history: dict[str, list[str]] = {}
+    for line in inter.read_text().splitlines()[1:]:
+        user, item, _ = line.split("\t")
+        history.setdefault(user, []).append(item)
+    lists = {
+        u: [str(i) for i in range(1682) if str(i) not in set(items[:-1])][:100]
+        for u, items in history.items()
+    }
+    rankings = tmp_path / "rankings.json"
+    rankings.write_text(
+        json.dumps({"recbole": "1.2.1", "models": {"Pop": {"params": {}, "seconds": 1.0, "rankings": lists}}})
+    )
+    call_command("stylerec_evaluate", **SMALL, score_peers=rankings, output_dir=tmp_path)
+    assert (
+        json.loads((tmp_path / "peers_movielens.json").read_text())["models"]["MostPop (RecBole)"]["test"][
+            "users"
+        ]
+        == 60
+    )
+    call_command("stylerec_evaluate", **SMALL, quick=True, output_dir=tmp_path)
+    result = json.loads((tmp_path / "evaluation_movielens.json").read_text())
+    assert result["methods"]["MostPop (RecBole)"]["peer"] is True
+    comparison = result["peers"]
+    assert comparison["available"] and comparison["best_peer"] == "MostPop (RecBole)"
+    ci = comparison["learned_minus_peer"]["MostPop (RecBole)"]["ndcg@10"]
+    assert ci["low"] <= ci["mean"] <= ci["high"] and ci["resamples"] == 1000
+    assert "RecBole peers" in (tmp_path / "evaluation_movielens.html").read_text()
+    # another split (more customers) does not reuse that peers file
+    call_command("stylerec_evaluate", **{**SMALL, "max_users": 61}, quick=True, output_dir=tmp_path)
+    assert json.loads((tmp_path / "evaluation_movielens.json").read_text())["peers"] == {"available": False}

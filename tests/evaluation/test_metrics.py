@@ -71,3 +71,44 @@ def test_summary_averages_over_users():
     assert summary["ndcg@3"] == pytest.approx((1 + 0.5) / 2)
     assert summary["coverage@1"] == pytest.approx(2 / 4)
     assert summary["users"] == 2
+
+
+def test_paired_bootstrap_of_identical_methods_is_zero():
+    a = np.array([0.0, 1.0, 0.5, 0.0, 0.3])
+    ci = metrics.paired_bootstrap(a=a, b=a)
+    assert ci["mean"] == ci["low"] == ci["high"] == 0.0 and ci["p_not_above"] == 1.0
+
+
+def test_paired_bootstrap_resamples_users_in_pairs_with_a_fixed_seed():
+    rng = np.random.default_rng(1)
+    b = rng.random(400)
+    a = b + 0.05 + rng.normal(0, 0.01, 400)  # better for every user, by about 0.05
+    ci = metrics.paired_bootstrap(a=a, b=b, resamples=500, seed=7)
+    assert ci == metrics.paired_bootstrap(a=a, b=b, resamples=500, seed=7)  # reproducible
+    assert ci["mean"] == pytest.approx(float((a - b).mean()))
+    assert 0.0 < ci["low"] < ci["mean"] < ci["high"] < 0.1 and ci["p_not_above"] == 0.0
+    # paired: the users' shared part (b) does not widen the interval of the difference
+    unpaired_spread = float(np.std(a) / np.sqrt(400))
+    assert ci["high"] - ci["low"] < unpaired_spread
+
+
+def test_paired_bootstrap_interval_covers_zero_for_noise():
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(0, 2, 300).astype(float), rng.integers(0, 2, 300).astype(float)
+    ci = metrics.paired_bootstrap(a=a, b=b)
+    assert ci["low"] < 0.0 < ci["high"] or abs(ci["mean"]) > 0.05
+    assert ci["resamples"] == metrics.BOOTSTRAP_RESAMPLES and ci["level"] == 0.95
+
+
+def test_metric_per_user_averages_to_the_summary():
+    rankings = [np.array([3, 1, 2]), np.array([2, 3, 1]), np.array([1, 2, 3])]
+    relevant = [{1}, {1}, {9}]
+    summary = metrics.metrics_summarise(rankings=rankings, relevant=relevant, ks=(2,), n_items=4)
+    for key in ("ndcg@2", "hr@2"):
+        per_user = metrics.metric_per_user(rankings=rankings, relevant=relevant, key=key)
+        assert per_user.mean() == pytest.approx(summary[key])
+    assert metrics.metric_per_user(rankings=rankings, relevant=relevant, key="hr@2").tolist() == [
+        1.0,
+        0.0,
+        0.0,
+    ]

@@ -164,27 +164,32 @@ def test_split_follows_file_order_on_ties_and_duplicates_whatever_the_item_ids()
             assert split.test.items[user] == expected[-1] and split.valid.items[user] == expected[-2]
 
 
-def _recbole_leave_one_out(path) -> dict[int, tuple[int, int]]:
+def recbole_leave_one_out(path) -> dict[int, list[int]]:
     """RecBole's split, written independently: the interactions in file order, a stable sort on
     the timestamp (``order: TO``), per user the last one is test and the one before it validation
-    (``split: {LS: valid_and_test}``). Returns {raw user id: (valid raw item id, test raw item id)}."""
+    (``split: {LS: valid_and_test}``). Reads any atomic ``.inter`` file by its header; returns
+    {user token: item tokens in RecBole's order} for the users with 3 or more."""
     rows = []
     with open(path, encoding="utf-8") as handle:
-        next(handle)  # the header: user_id:token item_id:token rating:float timestamp:float
+        header = [field.split(":")[0] for field in next(handle).rstrip("\n").split("\t")]
+        user_at, item_at, time_at = (header.index(name) for name in ("user_id", "item_id", "timestamp"))
         for line in handle:
-            user, item, _, stamp = line.split("\t")
-            rows.append((int(user), int(item), float(stamp)))
+            fields = line.rstrip("\n").split("\t")
+            rows.append((int(fields[user_at]), int(fields[item_at]), float(fields[time_at])))
     by_time = sorted(rows, key=lambda row: row[2])  # Python's sort is stable
     per_user: dict[int, list[int]] = {}
     for user, item, _ in by_time:
         per_user.setdefault(user, []).append(item)
-    return {user: (items[-2], items[-1]) for user, items in per_user.items() if len(items) >= 3}
+    return {user: items for user, items in per_user.items() if len(items) >= 3}
 
 
 def test_movielens_split_is_recboles_for_every_user():
     from stylerec.lab.evaluation.datasets import movielens_dir, movielens_load
 
-    expected = _recbole_leave_one_out(movielens_dir() / "ml-100k.inter")
+    expected = {
+        user: (items[-2], items[-1])
+        for user, items in recbole_leave_one_out(movielens_dir() / "ml-100k.inter").items()
+    }
     data = movielens_load(encoder="genres")
     split = split_leave_one_out(log=data.log, n_users=data.n_users, n_items=data.n_items)
     user_ids = sorted(expected)  # the loader numbers users by raw id

@@ -6,6 +6,9 @@
   redistribution, so nothing is copied into the repository. Every rating
   is an interaction; the rating is its strength and the per-item sentiment proxy; genres are the
   item's "styles"; the release year dates the item for freshness.
+* ``movielens_styles`` — the same interactions (the same split), genres mapped to style slugs
+  as before but the item text is the title and year only: the genres reach the ranker through
+  the style signal alone, so the report measures that signal on real data.
 * ``store`` — the store's own ``Interaction`` rows and its product catalog.
 * ``demo`` — the same loader over the demo catalog, whose histories are simulated: every output
   made from it is labelled "simulated".
@@ -29,12 +32,35 @@ from stylerec.lab.evaluation.protocol import InteractionLog, log_deduplicate
 
 logger = logging.getLogger(__name__)
 
-DATASETS = ("movielens", "store", "demo")
+DATASETS = ("movielens", "movielens_styles", "store", "demo")
 ML_GENRES = (
     "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
     "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War",
     "Western", "unknown",
 )  # fmt: skip
+
+
+def genre_style(genre: str) -> str | None:
+    """The style slug a MovieLens genre stands for ("Sci-Fi" -> "sci-fi", "Children's" ->
+    "childrens"); "unknown" is no style."""
+    if genre == "unknown":
+        return None
+    return "".join(c for c in genre.lower().replace(" ", "-") if c.isalnum() or c == "-")
+
+
+GENRE_STYLES = [slug for slug in map(genre_style, ML_GENRES) if slug]
+
+
+def genre_styles_matrix(genres: list[list[str]]) -> np.ndarray:
+    """(films, len(GENRE_STYLES)) style scores: 1 for each of the film's genres, the way a product's
+    ``style_scores`` holds its styles."""
+    styles = np.zeros((len(genres), len(GENRE_STYLES)), dtype=np.float32)
+    for i, film_genres in enumerate(genres):
+        for genre in film_genres:
+            slug = genre_style(genre)
+            if slug in GENRE_STYLES:
+                styles[i, GENRE_STYLES.index(slug)] = 1.0
+    return styles
 
 
 class DatasetUnavailable(RuntimeError):
@@ -59,6 +85,7 @@ class EvalDataset:
     item_created: np.ndarray | None = None  # seconds since the epoch, for freshness
     freshness_half_life_days: float | None = None  # None: the profile's own
     item_in_stock: np.ndarray | None = None
+    split_of: str | None = None  # the data set whose interactions (so whose split) this one shares
     item_ids: list = field(default_factory=list)  # the data's own ids, for reports
     # The interaction kind of every event, for popularity's kind weights; None: the strengths
     # are the kind weights (the store loaders). A MovieLens rating is a film watched: "purchase".
@@ -114,9 +141,13 @@ def movielens_dir() -> Path:
     return paths[0].parent
 
 
-def movielens_load(*, max_users: int | None = None, encoder: str = "text") -> EvalDataset:
+def movielens_load(
+    *, max_users: int | None = None, encoder: str = "text", genres_in_text: bool = True
+) -> EvalDataset:
     """MovieLens-100K. ``max_users`` keeps the users with the smallest ids (a fixed sample, for
-    tests); the catalog is always all 1682 films. ``encoder="genres"`` skips the text encoder."""
+    tests); the catalog is always all 1682 films. ``encoder="genres"`` skips the text encoder.
+    ``genres_in_text=False`` (``movielens_styles``) encodes the title and year only, so the genres
+    reach the ranker as styles alone."""
     base = movielens_dir()
     inter = np.loadtxt(base / "ml-100k.inter", skiprows=1, dtype=np.float64)
     user_raw, item_raw, ratings, timestamps = inter.T
@@ -140,26 +171,23 @@ def movielens_load(*, max_users: int | None = None, encoder: str = "text") -> Ev
         timestamps=timestamps[keep],
         strengths=ratings[keep],
     )
-    style_names = list(ML_GENRES)
-    styles = np.zeros((len(item_ids), len(style_names)), dtype=np.float32)
-    for i, item_genres in enumerate(genres):
-        for genre in item_genres:
-            if genre in style_names:
-                styles[i, style_names.index(genre)] = 1.0
+    styles = genre_styles_matrix(genres)
     # A release year dates the film at 1 July of that year (no month is given).
     created = np.array(
         [dt.datetime(y, 7, 1, tzinfo=dt.UTC).timestamp() if y else np.nan for y in years], dtype=np.float64
     )
     created = np.where(np.isnan(created), np.nanmin(created), created)
     texts = [
-        f"{title} ({year or 'unknown year'}). Genres: {', '.join(g)}."
+        f"{title} ({year or 'unknown year'})." + (f" Genres: {', '.join(g)}." if genres_in_text else "")
         for title, year, g in zip(titles, years, genres, strict=True)
     ]
     content, source = _content_vectors(
         texts=texts, fallback=styles, cache_name="ml100k-text", encoder=encoder
     )
+    if not genres_in_text:
+        source = source.replace("title + genres", "title + year (genres only as styles)")
     return EvalDataset(
-        name="movielens",
+        name="movielens" if genres_in_text else "movielens_styles",
         label="real",
         log=log_deduplicate(log),
         n_users=len(users_sorted),
@@ -169,12 +197,13 @@ def movielens_load(*, max_users: int | None = None, encoder: str = "text") -> Ev
         item_content=content,
         content_source=source,
         item_styles=styles,
-        style_names=style_names,
+        style_names=list(GENRE_STYLES),
         item_created=created,
         # Films age in years, not in the weeks a shop's 30-day half-life is made for.
         freshness_half_life_days=3 * 365.0,
         item_ids=item_ids,
         event_kind="purchase",
+        split_of="movielens",
     )
 
 
@@ -304,6 +333,8 @@ def _vectors_or_fallback(
 def dataset_load(*, name: str, max_users: int | None = None, encoder: str = "text") -> EvalDataset:
     if name == "movielens":
         return movielens_load(max_users=max_users, encoder=encoder)
+    if name == "movielens_styles":
+        return movielens_load(max_users=max_users, encoder=encoder, genres_in_text=False)
     if name == "store":
         return store_load()
     if name == "demo":

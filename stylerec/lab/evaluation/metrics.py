@@ -140,3 +140,48 @@ def metrics_summarise(
         np.mean([reciprocal_rank(ranking=r, relevant=rel) for r, rel in zip(rankings, relevant, strict=True)])
     )
     return out
+
+
+PER_USER_FUNCTIONS = {"ndcg": ndcg_at_k, "hr": hit_rate_at_k}
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 20261128
+
+
+def metric_per_user(*, rankings: Sequence[Ranking], relevant: Sequence[set[int]], key: str) -> np.ndarray:
+    """Each user's value of ``key`` ("ndcg@10", "hr@5" ...): what a paired bootstrap resamples."""
+    name, k = key.split("@")
+    function = PER_USER_FUNCTIONS[name]
+    return np.array(
+        [function(ranking=r, relevant=rel, k=int(k)) for r, rel in zip(rankings, relevant, strict=True)]
+    )
+
+
+def paired_bootstrap(
+    *,
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """Mean of ``a - b`` over users and its percentile bootstrap interval: users are drawn with
+    replacement ``resamples`` times (the same draw for both methods: paired), the interval is the
+    central ``level`` share of the resampled means. ``p_not_above`` is the share of resamples in
+    which ``a`` does not beat ``b`` (a one-sided bootstrap p-value for "a > b")."""
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if diff.ndim != 1 or not len(diff):
+        raise ValueError("paired_bootstrap needs two equally long, non-empty per-user arrays")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(diff), size=(resamples, len(diff)))
+    means = diff[draws].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return {
+        "mean": float(diff.mean()),
+        "low": float(low),
+        "high": float(high),
+        "level": level,
+        "resamples": resamples,
+        "seed": seed,
+        "p_not_above": float((means <= 0).mean()),
+    }

@@ -219,6 +219,7 @@ def report_html_body(result: dict[str, Any], *, sentiment: list[dict[str, Any]] 
         out.extend(f"<td>{method['test'].get(key, float('nan')):.4f}</td>" for _, key in TABLE_COLUMNS)
         out.append("</tr>")
     out.append("</tbody></table>")
+    out.append(_peers_html(result))
     for metric, label in (("ndcg", "NDCG@K"), ("hr", "HR@K"), ("recall", "Recall@K")):
         series = {name: [m["test"].get(f"{metric}@{k}", 0.0) for k in ks] for name, m in methods.items()}
         chart = svg_line_chart(series=series, xs=ks, title=f"{label} on test", y_label=label)
@@ -259,6 +260,41 @@ def report_html_body(result: dict[str, Any], *, sentiment: list[dict[str, Any]] 
             for row in sentiment
         )
         out.append("</table>")
+    return "".join(out)
+
+
+def _peers_html(result: dict[str, Any]) -> str:
+    """The RecBole peers' settings and wall times, and stylerec (learned) minus each peer with the
+    paired bootstrap interval; a line saying why when there are none."""
+    comparison = result.get("peers") or {}
+    if not comparison.get("available"):
+        return "<p>No RecBole peers in this report (<code>make peers</code> trains them on this split).</p>"
+    methods = result["methods"]
+    env = comparison.get("environment") or {}
+    out = [
+        "<h2>RecBole peers: same split, same metric code</h2>",
+        f"<p>RecBole {escape(str(env.get('recbole', '?')))}, scored "
+        f"{escape(comparison.get('generated_at', ''))}. {escape(comparison.get('protocol', ''))}.</p>",
+        "<table class='sr-table'><tr><th>peer</th><th>hyper-parameters</th><th>wall time (s)</th>"
+        "<th>Δ NDCG@10 [95% CI]</th><th>Δ HR@10 [95% CI]</th></tr>",
+    ]
+    for name, by_metric in comparison["learned_minus_peer"].items():
+        params = ", ".join(f"{k} {v}" for k, v in (methods.get(name, {}).get("params") or {}).items())
+        cells = "".join(
+            f"<td>{ci['mean']:+.4f} [{ci['low']:+.4f}, {ci['high']:+.4f}]</td>"
+            for ci in (by_metric["ndcg@10"], by_metric["hr@10"])
+        )
+        best = " (best peer)" if name == comparison["best_peer"] else ""
+        out.append(
+            f"<tr><td>{escape(name + best)}</td><td>{escape(params or '–')}</td>"
+            f"<td>{methods.get(name, {}).get('seconds', '–')}</td>{cells}</tr>"
+        )
+    first = next(iter(comparison["learned_minus_peer"].values()))["ndcg@10"]
+    out.append(
+        "</table><p>Δ = stylerec (learned) minus the peer, per customer on test; "
+        f"{first['resamples']} paired bootstrap resamples of the customers (seed {first['seed']}), "
+        "percentile interval.</p>"
+    )
     return "".join(out)
 
 

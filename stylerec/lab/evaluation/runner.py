@@ -13,6 +13,7 @@ import numpy as np
 
 from stylerec.lab.evaluation import baselines, learn, metrics
 from stylerec.lab.evaluation.datasets import EvalDataset
+from stylerec.lab.evaluation.peers import PER_USER
 from stylerec.lab.evaluation.protocol import (
     STAGES,
     LeaveOneOutSplit,
@@ -68,7 +69,10 @@ def evaluation_run(
     methods: Sequence[str] = tuple(baselines.BASELINES),
     grids: dict[str, list[dict[str, Any]]] | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    peers: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``peers``: a scored peers file (``peers.peers_score``) made on this split; its methods join
+    the table and stylerec (learned) is compared with the best of them by a paired bootstrap."""
     started = time.perf_counter()
     split = split_leave_one_out(log=dataset.log, n_users=dataset.n_users, n_items=dataset.n_items)
     if not len(split.eval_users):
@@ -83,6 +87,7 @@ def evaluation_run(
 
     for name in methods:
         function = baselines.BASELINES[name]
+        method_started = time.perf_counter()
         tried = []
         for params in (grids or baselines.GRIDS)[name]:
             valid = stages["valid"]
@@ -102,11 +107,17 @@ def evaluation_run(
             "test": _summarise(
                 rankings=scores_rank(scores=scores, exclude=test.exclude), data=test, dataset=dataset
             ),
+            "seconds": round(time.perf_counter() - method_started, 1),  # the grid and the test fit
         }
 
-    def stylerec_metrics(profile, stage: str) -> dict[str, float]:
+    def stylerec_metrics(
+        profile, stage: str, per_user: dict[str, np.ndarray] | None = None
+    ) -> dict[str, float]:
         data = stages[stage]
         rankings = stylerec_rank(signals=data.signals, profile=profile, dataset=dataset, exclude=data.exclude)
+        if per_user is not None:
+            for key in PER_USER:
+                per_user[key] = metrics.metric_per_user(rankings=rankings, relevant=data.relevant, key=key)
         return _summarise(rankings=rankings, data=data, dataset=dataset)
 
     results[DEFAULT_METHOD] = {
@@ -132,11 +143,12 @@ def evaluation_run(
         ],
         score=lambda profile: stylerec_metrics(profile, "valid")[SELECT_BY],
     )
+    learned_per_user: dict[str, np.ndarray] = {}
     results[LEARNED_METHOD] = {
         "params": _profile_summary(learned),
         "training_rows": {"positives": int(y.sum()), "negatives": int(len(y) - y.sum())},
         "valid": stylerec_metrics(learned, "valid"),
-        "test": stylerec_metrics(learned, "test"),
+        "test": stylerec_metrics(learned, "test", per_user=learned_per_user),
     }
     progress(f"{LEARNED_METHOD}: test {SELECT_BY} {results[LEARNED_METHOD]['test'][SELECT_BY]:.4f}")
 
@@ -160,6 +172,13 @@ def evaluation_run(
                 "delta_ndcg@10": test_metrics["ndcg@10"] - results[LEARNED_METHOD]["test"]["ndcg@10"],
             }
         )
+    for name, peer in ((peers or {}).get("models") or {}).items():
+        results[name] = {
+            "params": peer["params"],
+            "seconds": peer["seconds"],
+            "peer": True,
+            "test": peer["test"],
+        }
     best_baseline = max(
         (name for name in results if name in BASELINE_LABELS.values()),
         key=lambda name: results[name]["test"][SELECT_BY],
@@ -190,7 +209,33 @@ def evaluation_run(
         "best_baseline": best_baseline,
         "learned_profile": {"weights": weights, "bias": bias, **knobs},
         "ablation": ablation,
+        "peers": _peers_comparison(peers=peers, learned_per_user=learned_per_user),
         "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _peers_comparison(
+    *, peers: dict[str, Any] | None, learned_per_user: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """stylerec (learned) minus each RecBole peer, per user, with paired bootstrap intervals; the
+    best peer is the one with the highest test NDCG@10."""
+    if not peers or not peers.get("models"):
+        return {"available": False}
+    comparisons = {
+        name: {
+            key: metrics.paired_bootstrap(a=learned_per_user[key], b=peer["per_user"][key])
+            for key in PER_USER
+        }
+        for name, peer in peers["models"].items()
+    }
+    best = max(peers["models"], key=lambda name: peers["models"][name]["test"][SELECT_BY])
+    return {
+        "available": True,
+        "generated_at": peers.get("generated_at", ""),
+        "environment": peers.get("environment", {}),
+        "protocol": peers.get("protocol", ""),
+        "best_peer": best,
+        "learned_minus_peer": comparisons,
     }
 
 
