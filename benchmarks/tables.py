@@ -484,6 +484,8 @@ def render_load(data: dict[str, Any], level: int) -> str:
                 fmt(row.get("p50_ms")),
                 fmt(row.get("p99_ms")),
                 fmt(row.get("errors")),
+                fmt(row.get("server_cpu_ms_per_request")),
+                fmt(row.get("server_cores_busy")),
                 goal,
                 met(ok),
             )
@@ -499,6 +501,8 @@ def render_load(data: dict[str, Any], level: int) -> str:
             "",
             "",
             "",
+            "",
+            "",
             "none loaded" if not loaded else "loaded: " + ", ".join(loaded),
             met(data.get("no_model_in_web_process")),
         )
@@ -506,9 +510,21 @@ def render_load(data: dict[str, Any], level: int) -> str:
     parts = [
         intro,
         table(
-            ["endpoint", "path", "requests", "req/s", "p50 ms", "p99 ms", "errors", "goal", ""],
+            [
+                "endpoint",
+                "path",
+                "requests",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "errors",
+                "server CPU ms / request",
+                "server cores busy",
+                "goal",
+                "",
+            ],
             rows,
-            align="llrrrrrll",
+            align="llrrrrrrrll",
         ),
     ]
     if data.get("note"):

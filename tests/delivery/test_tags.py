@@ -140,6 +140,7 @@ def test_a_cached_block_checks_its_photos_once(catalog, customer):
     first = render(source, page_request(customer), product=catalog[0])
     with CaptureQueriesContext(connection) as queries:
         again = render(source, page_request(customer), product=catalog[0])
+
     def items(html: str) -> list[str]:
         return re.findall(r'data-product="(\d+)"', html)
 

@@ -43,6 +43,8 @@ def test_load_test_command_measures_both_endpoints(tmp_path, settings, monkeypat
         assert row["statuses"] == {"200": row["requests"]}
         assert 0 < row["p50_ms"] <= row["p99_ms"]
         assert row["requests_per_s"] > 0
+        # What the gunicorn processes themselves spent per answer (read from /proc at the phase edges).
+        assert row["server_cpu_ms_per_request"] > 0 and 0 < row["server_cores_busy"] <= report["cpu_count"]
     assert page["goals"] == {"requests_per_s": 100.0, "p99_ms": 100.0}
     assert api["goals"] == {"requests_per_s": 300.0}
     assert report["server"]["bind"].startswith("127.0.0.1:")

@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,11 +47,11 @@ GOALS: dict[str, dict[str, float]] = {
     "recommendations_api": {"requests_per_s": 300.0},
 }
 NOTE = (
-    "One machine runs gunicorn, PostgreSQL and the load generator: they share its CPUs, so the "
-    "figures are a floor for a web node of this size. Every product-page view records a view event, "
-    "refreshes the visitor's profile (eagerly or through the queue, as the settings say) and so "
-    "invalidates that visitor's cached blocks: the page's blocks are ranked afresh on every view "
-    "by design; the API's answers are cached between views."
+    "One machine runs gunicorn, PostgreSQL, Redis and the load generator: they share its CPUs, so "
+    "requests/s is a floor for a web node of this size; server_cpu_ms_per_request (the gunicorn "
+    "processes' own CPU time per answered request) is what a web node spends. Each visitor "
+    "reloads one product page: a reload is not a new view (REPEAT_VIEW_SECONDS), so its blocks "
+    "are served from the cache; the API's answers are cached between the visitor's events."
 )
 
 
@@ -75,6 +76,45 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` and its children so far (Linux ``/proc``;
+    None where there is none): what the gunicorn master and its workers have spent."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        stats = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                        # after "(comm)": state ppid ... utime stime are fields 12 and 13 from there
+                        fields = handle.read().rsplit(")", 1)[1].split()
+                except OSError:  # exited meanwhile
+                    continue
+                stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    except (OSError, ValueError, AttributeError):
+        return None
+    family = {pid}
+    for child, (parent, _) in stats.items():
+        if parent == pid:
+            family.add(child)
+    return sum(stats[p][1] for p in family if p in stats) / ticks if pid in stats else None
+
+
+class CpuSampler(threading.Thread):
+    """Reads the server's CPU seconds at given wall-clock moments (the phases' edges), from a
+    thread, while the load generators run."""
+
+    def __init__(self, *, pid: int, moments: list[float]) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.moments = pid, moments
+        self.samples: list[float | None] = []
+
+    def run(self) -> None:
+        for moment in self.moments:
+            time.sleep(max(0.0, moment - time.time()))
+            self.samples.append(process_tree_cpu_seconds(self.pid))
 
 
 def load_average() -> list[float] | None:
@@ -154,7 +194,12 @@ class Command(BaseCommand):
                 {"name": "recommendations_api", "path": paths["recommendations_api"], "seconds": seconds / 2},
             ]
             measured = self._drive(
-                port=port, phases=phases, warmup=warmup, concurrency=concurrency, processes=processes
+                port=port,
+                phases=phases,
+                warmup=warmup,
+                concurrency=concurrency,
+                processes=processes,
+                server_pid=server.pid,
             )
         finally:
             self._stop(server)
@@ -169,8 +214,9 @@ class Command(BaseCommand):
             phase["name"]: {
                 "path": phase["path"],
                 **summarise(measured["phases"][phase["name"]], phase["seconds"], GOALS[phase["name"]]),
+                **server_cpu(measured, index, phase),
             }
-            for phase in phases
+            for index, phase in enumerate(phases)
         }
         no_model = bool(web_workers) and not any(w["ml_modules"] or w["models_built"] for w in web_workers)
         report = {
@@ -301,9 +347,21 @@ class Command(BaseCommand):
         raise CommandError(f"gunicorn did not answer within {START_TIMEOUT_S} s")
 
     def _drive(
-        self, *, port: int, phases: list[dict[str, Any]], warmup: float, concurrency: int, processes: int
+        self,
+        *,
+        port: int,
+        phases: list[dict[str, Any]],
+        warmup: float,
+        concurrency: int,
+        processes: int,
+        server_pid: int,
     ) -> dict[str, Any]:
         start_at = time.time() + 1.0  # every generator process is running by then
+        edges = [start_at + warmup]
+        for phase in phases:
+            edges.append(edges[-1] + phase["seconds"])
+        sampler = CpuSampler(pid=server_pid, moments=edges)
+        sampler.start()
         shares = [
             concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)
         ]
@@ -348,6 +406,8 @@ class Command(BaseCommand):
                 into["errors"] += phase["errors"]
                 for status, n in phase["statuses"].items():
                     into["statuses"][status] = into["statuses"].get(status, 0) + n
+        sampler.join(timeout=5)
+        merged["server_cpu_samples"] = sampler.samples
         return merged
 
     def _stop(self, server: subprocess.Popen) -> None:
@@ -372,6 +432,19 @@ class Command(BaseCommand):
         for store in stores:
             store.delete()
         return {"sessions": len(stores), **(erased.get("erased", {}) if isinstance(erased, dict) else {})}
+
+
+def server_cpu(measured: dict[str, Any], index: int, phase: dict[str, Any]) -> dict[str, Any]:
+    """The gunicorn processes' CPU time over the phase, per answered request and as cores busy."""
+    samples = measured.get("server_cpu_samples") or []
+    requests = measured["phases"][phase["name"]]["requests"]
+    if len(samples) <= index + 1 or samples[index] is None or samples[index + 1] is None or not requests:
+        return {"server_cpu_ms_per_request": None, "server_cores_busy": None}
+    spent = samples[index + 1] - samples[index]
+    return {
+        "server_cpu_ms_per_request": round(1000 * spent / requests, 2),
+        "server_cores_busy": round(spent / phase["seconds"], 2),
+    }
 
 
 def _version(distribution: str) -> str | None:
