@@ -35,6 +35,7 @@ EVALUATION_NDCG_GOALS = {"movielens": 0.12}
 
 # The command that (re)writes each file; evaluation_<dataset>.json is handled in ``producer``.
 PRODUCERS = {
+    "first_run.json": "bash benchmarks/first_run.sh /tmp/first-run 8131",
     "models.json": "python manage.py stylerec_benchmark_models",
     "pipeline.json": "python manage.py stylerec_benchmark_pipeline --n 200",
     "serving.json": "python manage.py stylerec_benchmark_serving",
@@ -55,6 +56,7 @@ PRODUCERS = {
 }
 
 TITLES = {
+    "first_run.json": "The first make demo from a fresh clone",
     "models.json": "Model throughput, memory and int8",
     "pipeline.json": "Artifact pipeline vs raw model",
     "serving.json": "Serving latency and HNSW recall",
