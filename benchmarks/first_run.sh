@@ -33,6 +33,8 @@ data["runs"].append({
     "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
     "served_s": int(served) if served else None,
     "ready_s": int(ready) if ready else None,
+    "served_min": round(int(served) / 60, 2) if served else None,
+    "ready_min": round(int(ready) / 60, 2) if ready else None,
     "cpu_count": os.cpu_count(),
     "load_average_1m_at_end": round(os.getloadavg()[0], 2),
 })
