@@ -39,6 +39,10 @@ PRODUCERS = {
     "models.json": "python manage.py stylerec_benchmark_models",
     "pipeline.json": "python manage.py stylerec_benchmark_pipeline --n 200",
     "serving.json": "python manage.py stylerec_benchmark_serving",
+    "serving_1m.json": (
+        "python manage.py stylerec_benchmark_serving --products 1000000 --customers 100000 "
+        "--output benchmarks/results/serving_1m.json"
+    ),
     "serving_pool60.json": (
         "python manage.py stylerec_benchmark_serving --candidate-pool 60 "
         "--output benchmarks/results/serving_pool60.json"
@@ -60,6 +64,7 @@ TITLES = {
     "models.json": "Model throughput, memory and int8",
     "pipeline.json": "Artifact pipeline vs raw model",
     "serving.json": "Serving latency and HNSW recall",
+    "serving_1m.json": "Serving latency and HNSW recall at 1M products",
     "serving_pool60.json": "Serving latency and HNSW recall, candidate pool 60",
     "sentiment_eval.json": "Sentiment model accuracy and text speed",
     "preference_eval.json": "Preference extraction check set",
