@@ -12,20 +12,14 @@ import sys
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from stylerec.lab.browser import CHROMIUM, CHROMIUM_ARGS
+
 KEEP_PX = 2500  # the product and its three blocks
 
 
 def main(base: str, path: str, out: str) -> None:
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(base + "/login/")
         page.fill("input[name=username]", "demo_alice")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 
+from stylerec.lab.browser import CHROMIUM, CHROMIUM_ARGS
 from stylerec.models import RankingProfile
 from tests.factories import make_product, make_style, make_user
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "pass-word-123"  # tests.factories.make_user's
 
@@ -53,14 +53,7 @@ def browser_page(live_server, settings, monkeypatch):
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         context = browser.new_context(viewport={"width": 1280, "height": 1000}, base_url=live_server.url)
         context.set_default_timeout(15_000)

@@ -13,6 +13,7 @@ or once their inputs change.
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -126,7 +127,7 @@ class Command(BaseCommand):
         if self.bar is not None:
             self.bar.set_postfix_str(desc, refresh=True)
             # A kind may find more work than counted up front (rows added meanwhile).
-            return _SharedBar(self.bar)
+            return nullcontext(self.bar)  # ``with`` must not close the run's one bar
         return tqdm(total=total, desc=desc, unit="item", file=sys.stderr, disable=self.options["no_progress"])
 
     def artifacts_backfill(self, kind: str, ids: list[int] | None = None) -> None:
@@ -196,16 +197,3 @@ class Command(BaseCommand):
                 f"{totals['skipped']} already done, {totals['discarded']} changed meanwhile"
             )
         )
-
-
-class _SharedBar:
-    """The overall bar, used by one kind as if it were its own (``with`` does not close it)."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
-
-    def __enter__(self) -> Any:
-        return self.bar
-
-    def __exit__(self, *exc: object) -> None:
-        return None
