@@ -89,6 +89,9 @@ class AbstractProduct(models.Model):
     sentiment_score = models.FloatField(null=True, blank=True, editable=False)
     rating_average = models.FloatField(null=True, blank=True, editable=False)
     review_count = models.PositiveIntegerField(default=0, editable=False)
+    # What the reviews say about fit, quality, ... (``services.aggregates.aspect_summary_of`` rows), kept
+    # with the other aggregates so a block reads it with the product rows it fetches anyway.
+    aspect_summary = models.JSONField(default=list, blank=True, editable=False)
     popularity = models.FloatField(default=0.0, editable=False)  # decayed interaction count
     sales_count = models.PositiveIntegerField(default=0, editable=False)
 

@@ -248,11 +248,23 @@ class ReasonSerializer(serializers.Serializer):
     text = serializers.CharField()
 
 
+class AspectNoteSerializer(serializers.Serializer):
+    aspect = serializers.CharField(help_text='The aspect the reviews talk about: "fit".')
+    verdict = serializers.CharField(help_text='What most of them say: "runs small" or "runs large".')
+    reviews = serializers.IntegerField(help_text="How many reviews say so.")
+    text = serializers.CharField(help_text='In words, translated: "Fit: runs small (12 reviews)".')
+
+
 class RecommendedItemSerializer(serializers.Serializer):
     position = serializers.IntegerField()
     score = serializers.FloatField()
     product = ProductSerializer()
     reasons = ReasonSerializer(many=True)
+    aspect_note = AspectNoteSerializer(
+        allow_null=True,
+        help_text="A fit warning when enough of the product's reviews say it runs small or large; "
+        "null otherwise.",
+    )
     click_url = serializers.CharField(help_text="Link that records the click, then opens the product.")
     contributions = serializers.DictField(
         child=serializers.FloatField(),

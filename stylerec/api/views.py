@@ -55,6 +55,7 @@ def result_data(result: RecommendationResult, *, context: dict[str, Any]) -> dic
                 "score": item.score,
                 "product": item.product,
                 "reasons": [{"code": r.code, "text": r.text} for r in item.reasons],
+                "aspect_note": item.aspect_note,
                 "click_url": click,
                 "contributions": item.contributions,
             }

@@ -32,7 +32,7 @@ from stylerec.ranking.collaborative import (
 )
 from stylerec.ranking.context import CustomerContext, context_load, context_load_with
 from stylerec.ranking.diversity import mmr_select
-from stylerec.ranking.explain import reasons_for
+from stylerec.ranking.explain import aspect_note_for, reasons_for
 from stylerec.ranking.latent import latent_lookup, latent_signals
 from stylerec.ranking.pools import (
     POOL_BLOCKS,
@@ -497,6 +497,8 @@ def _rank(
         repeats=np.array([int(pid) in avoid for pid in pool.ids], dtype=bool) if avoid else None,
         max_repeats=int(k * REPEAT_SHARE),
     )
+    # The chosen products' rows, with their stored ``aspect_summary`` (read here, for k rows, rather
+    # than in ``pool_select`` for every candidate: only the shown items carry a note).
     products = (
         get_product_model()
         .objects.using(read_alias())
@@ -533,6 +535,7 @@ def _rank(
                     if request.explain
                     else {}
                 ),
+                aspect_note=aspect_note_for(aspect_summary=product.aspect_summary),
             )
         )
     return items

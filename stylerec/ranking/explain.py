@@ -3,26 +3,37 @@
 The one place reasons are made. Each reason says what the signal that contributed most actually
 found for that item, so the items of a block differ when their signals do: for a visitor the store
 knows nothing about, "Trending in Dress" (the most popular candidate of its category), "Popular this
-week", "New in", a rating, or "Similar to <viewed product>". Texts are translated into the language
-active while ranking (stylerec/locale); the recommendation cache keys carry that language.
+week", "New in", a rating, or "Similar to <viewed product>". Beside its reasons an item may carry one
+note from its reviews ("Fit: runs small (12 reviews)", ``aspect_note_for``). Texts are translated
+into the language active while ranking (stylerec/locale); the recommendation cache keys carry that
+language.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 
 from stylerec.ranking.context import CustomerContext, SeedProduct
 from stylerec.ranking.scoring import SIGNAL_INDEX
 from stylerec.ranking.signals import CandidatePool
-from stylerec.ranking.types import SIGNALS, Reason
+from stylerec.ranking.types import SIGNALS, AspectNote, Reason
 
 MAX_REASONS = 3
 NEW_DAYS = 14.0  # "New in" below this age
 # The popularity signal is a log-scaled share of the catalog's top product (scoring.py).
 TRENDING_MIN = 0.3  # needed to say "Trending in <category>" of its category's most popular candidate
 POPULAR_MIN = 0.8  # needed to say "Popular this week" of any product
+# The fit verdicts worth a warning, keyed by ``services.aggregates.aspect_summary_of``'s words.
+FIT_WARNINGS = {
+    "runs small": ngettext_lazy(
+        "Fit: runs small (%(count)d review)", "Fit: runs small (%(count)d reviews)", "count"
+    ),
+    "runs large": ngettext_lazy(
+        "Fit: runs large (%(count)d review)", "Fit: runs large (%(count)d reviews)", "count"
+    ),
+}
 
 
 def _nearest_seed(*, ctx: CustomerContext, vector: np.ndarray) -> SeedProduct | None:
@@ -162,3 +173,17 @@ def reasons_for(
         )
         reasons.append(popular or collection)
     return reasons
+
+
+def aspect_note_for(*, aspect_summary: list[dict] | None) -> AspectNote | None:
+    """The one note from its reviews an item carries: a fit warning when the product's stored
+    summary (``AbstractProduct.aspect_summary``) says it runs small or large, since a shopper must
+    know that before buying; else none. Nothing else on purpose, to keep it simple: "true to size"
+    or praise ("quality: positive") adds little beside the reason line and the rating, and a card
+    has room for one short line."""
+    fit = next((row for row in aspect_summary or () if row.get("aspect") == "fit"), None)
+    if fit is None or fit.get("verdict") not in FIT_WARNINGS:
+        return None
+    count = int(fit["reviews"])
+    text = FIT_WARNINGS[fit["verdict"]] % {"count": count}
+    return AspectNote(aspect="fit", verdict=fit["verdict"], reviews=count, text=text)

@@ -36,12 +36,23 @@ class Reason:
     text: str  # plain words: "Because you liked Retro Navy Pullover", "Matches your Retro style"
 
 
+@dataclass(frozen=True)
+class AspectNote:
+    """What a shopper should know before buying, from the product's reviews (``explain.aspect_note_for``)."""
+
+    aspect: str  # "fit"
+    verdict: str  # "runs small" | "runs large" (``services.aggregates.aspect_summary_of``'s words)
+    reviews: int  # how many reviews say so
+    text: str  # plain words, translated: "Fit: runs small (12 reviews)"
+
+
 @dataclass
 class RecommendedItem:
     product: Any  # the product model instance
     score: float
     reasons: list[Reason]  # strongest first, at least one
     contributions: dict[str, float] = field(default_factory=dict)  # signal -> weighted contribution
+    aspect_note: AspectNote | None = None
 
 
 @dataclass

@@ -13,7 +13,11 @@
   not outrank a hundred good ones; the pull fades as real reviews accumulate.
 
 ``rating_average`` is the plain weighted mean of the counted ratings (what a shopper expects to see
-beside "from N reviews"), ``review_count`` the number of counted reviews.
+beside "from N reviews"), ``review_count`` the number of counted reviews. ``aspect_summary`` is what
+the reviews say about fit, quality, ... (``aspect_summary_of``, the one copy of that rule), over the
+same counted reviews and trust weights as the ratings, so that fake accounts cannot put a fit
+warning on a rival's product; stored here so that a recommendation block can warn "Fit: runs small
+(12 reviews)" and the product page show the summary without reading reviews.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def counted_reviews(*, product_id: int) -> list[Review]:
     """The reviews that count: each customer's latest, plus every review without an account."""
     rows = (
         Review.objects.filter(product_id=product_id)
-        .only("user_id", "rating", "verified_purchase", "sentiment_score", "created_at")
+        .only("user_id", "rating", "verified_purchase", "sentiment_score", "preferences", "created_at")
         .order_by("-created_at", "-pk")
     )
     seen: set[int] = set()
@@ -82,8 +86,9 @@ def review_weights(reviews: list[Review]) -> list[float]:
     return weights
 
 
-def product_sentiment_aggregate(*, product_id: int) -> dict[str, float | int | None]:
-    """Recompute and store one product's ``sentiment_score``, ``rating_average``, ``review_count``."""
+def product_sentiment_aggregate(*, product_id: int) -> dict[str, float | int | list[dict] | None]:
+    """Recompute and store one product's ``sentiment_score``, ``rating_average``, ``review_count``
+    and ``aspect_summary``."""
     reviews = counted_reviews(product_id=product_id)
     weights = review_weights(reviews)
     total = sum(weights)
@@ -106,6 +111,7 @@ def product_sentiment_aggregate(*, product_id: int) -> dict[str, float | int | N
         "sentiment_score": None if sentiment is None else round(sentiment, 4),
         "rating_average": None if rating_average is None else round(rating_average, 3),
         "review_count": len(reviews),
+        "aspect_summary": aspect_summary_of(reviews=reviews, weights=weights),
     }
     get_product_model().objects.filter(pk=product_id).update(**values)
     return values
@@ -117,3 +123,49 @@ def products_sentiment_aggregate(*, product_ids: Iterable[int]) -> int:
         product_sentiment_aggregate(product_id=product_id)
         count += 1
     return count
+
+
+ASPECT_SUMMARY_MIN_REVIEWS = 3  # fewer reviews saying the same thing is an anecdote, not a summary
+_SIZING_WORDS = {"small": "runs small", "large": "runs large", "true": "true to size"}
+
+
+def aspect_summary_of(
+    *, reviews: list[Review], weights: list[float], min_reviews: int = ASPECT_SUMMARY_MIN_REVIEWS
+) -> list[dict]:
+    """What ``reviews`` (``counted_reviews``, weighed by ``review_weights``) say about their
+    product's aspects, most-said first: ``{"aspect", "verdict", "reviews", "polarity"}`` such as
+    ``("fit", "runs small", 12, -1)`` or ``("quality", "positive", 5, 1)``. Read from
+    ``Review.preferences``: the sizing direction from its ``sizing`` mentions, every other aspect's
+    from its polarity. Each review counts once per aspect and only when it weighs something (a
+    brand-new account alone does not); an aspect's verdict is the side with the most weight, and
+    only what at least ``min_reviews`` reviews say is reported."""
+    from collections import Counter
+
+    counts: Counter[tuple[str, str, int]] = Counter()
+    weight_of: Counter[tuple[str, str, int]] = Counter()
+    for review, weight in zip(reviews, weights, strict=True):
+        if weight <= 0:
+            continue
+        said: set[tuple[str, str, int]] = set()
+        for pref in review.preferences or []:
+            kind, key, polarity = pref.get("kind"), pref.get("key"), int(pref.get("polarity", 0))
+            if kind == "sizing" and key in _SIZING_WORDS:
+                said.add(("fit", _SIZING_WORDS[key], polarity))
+            elif kind == "aspect" and key != "size" and polarity:  # "size" is told by its direction
+                said.add((key, "positive" if polarity > 0 else "negative", polarity))
+        counts.update(said)
+        weight_of.update({item: weight for item in said})
+    best: dict[str, tuple[str, str, int]] = {}
+    for item in counts:
+        if item[0] not in best or (weight_of[item], counts[item]) > (
+            weight_of[best[item[0]]],
+            counts[best[item[0]]],
+        ):
+            best[item[0]] = item
+    rows = [
+        {"aspect": aspect, "verdict": verdict, "reviews": counts[item], "polarity": polarity}
+        for item in best.values()
+        for aspect, verdict, polarity in [item]
+        if counts[item] >= min_reviews
+    ]
+    return sorted(rows, key=lambda row: (-row["reviews"], row["aspect"]))

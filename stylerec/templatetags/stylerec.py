@@ -134,6 +134,7 @@ def block_context(*, http_request: Any, shown: BlockItems, title: str | None, st
                 "styled_url": styled_url,
                 "reason": item.reasons[0].text if item.reasons else "",
                 "reasons": item.reasons,
+                "aspect_note": item.aspect_note,
                 "score": item.score,
             }
         )
@@ -309,7 +310,6 @@ def stylerec_assets(context: template.Context) -> SafeString:
 @register.inclusion_tag("stylerec/aspect_summary.html")
 def stylerec_aspect_summary(product: Any) -> dict[str, Any]:
     """``{% stylerec_aspect_summary product %}``: what the product's reviews say about its fit and
-    other aspects ("fit: runs small (12 reviews)"), read from stored review preferences."""
-    from stylerec.selectors import product_aspect_summary
-
-    return {"aspects": product_aspect_summary(product_id=product.pk)}
+    other aspects ("fit: runs small (12 reviews)"), as the worker stored it with the product's other
+    review aggregates (``services.aggregates.aspect_summary_of``): no query."""
+    return {"aspects": getattr(product, "aspect_summary", None) or []}

@@ -48,4 +48,5 @@ def test_no_reviews_means_unknown_sentiment():
         "sentiment_score": None,
         "rating_average": None,
         "review_count": 0,
+        "aspect_summary": [],
     }

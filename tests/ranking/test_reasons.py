@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from stylerec.models import get_product_model
-from stylerec.ranking.explain import POPULAR_MIN
+from stylerec.ranking.explain import POPULAR_MIN, aspect_note_for
+from stylerec.ranking.types import AspectNote
 from tests.factories import make_product
 
 from .conftest import recommend
@@ -80,3 +81,25 @@ def test_popular_this_week_needs_a_product_near_the_catalog_top(active_profile, 
             assert item.contributions["popularity"] >= POPULAR_MIN
     assert [r.text for r in result.items[0].reasons] == ["Trending in Shirt"]  # the top product
     assert result.items[0].product.popularity == top
+
+
+def _fit(verdict: str, reviews: int) -> dict:
+    return {
+        "aspect": "fit",
+        "verdict": verdict,
+        "reviews": reviews,
+        "polarity": 1 if verdict == "true to size" else -1,
+    }
+
+
+def test_an_item_is_warned_of_its_fit_only_when_it_runs_small_or_large():
+    quality = {"aspect": "quality", "verdict": "positive", "reviews": 20, "polarity": 1}
+    note = aspect_note_for(
+        aspect_summary=[quality, _fit("runs large", 12)]
+    )  # the summary's order is by count
+    assert note == AspectNote("fit", "runs large", 12, "Fit: runs large (12 reviews)")
+    assert aspect_note_for(aspect_summary=[_fit("runs small", 3)]).text == "Fit: runs small (3 reviews)"
+    assert aspect_note_for(aspect_summary=[quality, _fit("true to size", 9)]) is None  # nothing to warn of
+    assert aspect_note_for(aspect_summary=[quality]) is None and aspect_note_for(aspect_summary=[]) is None
+    with translation.override("zh-hans"):
+        assert aspect_note_for(aspect_summary=[_fit("runs large", 12)]).text == "尺码偏大（12 条评价）"
