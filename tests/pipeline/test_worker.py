@@ -6,11 +6,9 @@ runs do not see each other's messages. Workers are always killed in a ``finally`
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,9 +20,10 @@ import numpy as np
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
-from django.db import connection
 from PIL import Image
 
+from stylerec.lab.worker import celery_worker as lab_celery_worker
+from stylerec.lab.worker import current_database
 from stylerec.models import ArtifactState, ArtifactStatus, StyledImage, get_product_model
 from stylerec.services.artifacts import PRODUCT_IMAGE, PRODUCT_KINDS, PRODUCT_STYLES, PRODUCT_TEXT
 from stylerec.services.styled import styled_image_for
@@ -90,50 +89,23 @@ def broker(settings, tmp_path) -> Iterator[Broker]:
 def celery_worker(
     broker: Broker, stylerec: dict | None = None, name: str = "w"
 ) -> Iterator[subprocess.Popen]:
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.pipeline.worker_settings",
-        "STYLEREC_TEST_DATABASE": json.dumps(
-            {key: db[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT") if db.get(key) is not None}
-        ),
-        "STYLEREC_TEST_BROKER": broker.url,
-        "STYLEREC_TEST_TRANSPORT": json.dumps(broker.transport),
-        "STYLEREC_TEST_STYLEREC": json.dumps(stylerec or broker.stylerec),
-        "STYLEREC_TEST_MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
+    """A worker (``stylerec.lab.worker``) on the test database, the test's broker and fake models."""
+    overrides = {
+        "DATABASES": {"default": current_database()},
+        "CELERY_BROKER_URL": broker.url,
+        "CELERY_TASK_ALWAYS_EAGER": False,
+        "CELERY_BROKER_TRANSPORT_OPTIONS": broker.transport,
+        "STYLEREC": stylerec or broker.stylerec,
+        "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
     }
-    log = open(broker.tmp / f"worker-{name}.log", "wb")  # noqa: SIM115 - closed in finally
-    cmd = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "--pool",
-        "solo",
-        "--loglevel",
-        "info",
-        "--queues",
-        ",".join(broker.queues),
-        "--hostname",
-        f"{name}-{uuid.uuid4().hex[:6]}@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "--prefetch-multiplier",
-        "1",
-    ]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
+    with lab_celery_worker(
+        overrides=overrides,
+        queues=broker.queues,
+        log_path=broker.tmp / f"worker-{name}.log",
+        name=name,
+        cwd=ROOT,
+    ) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        log.close()
 
 
 def wait_for(

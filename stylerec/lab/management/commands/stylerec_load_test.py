@@ -56,12 +56,13 @@ NOTE = (
 
 
 def settings_module() -> str:
-    """The settings module this process runs with (``settings.SETTINGS_MODULE`` is None while a
-    test overrides settings)."""
-    module = getattr(settings, "SETTINGS_MODULE", None) or os.environ.get("DJANGO_SETTINGS_MODULE")
-    if not module:
-        raise CommandError("DJANGO_SETTINGS_MODULE is not set: gunicorn could not load these settings")
-    return module
+    """The settings module gunicorn must load: this process's (``lab.worker``)."""
+    from stylerec.lab.worker import caller_settings_module
+
+    try:
+        return caller_settings_module()
+    except RuntimeError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def free_port() -> int:
