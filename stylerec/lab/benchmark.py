@@ -28,6 +28,10 @@ How each number is made:
   holds on a loaded machine where the absolute items/s do not. Fidelity: mean and min cosine of
   each candidate's vectors to torch fp32's on ``FIDELITY_TEXTS`` reviews. load_s and peak_rss_mb
   are each backend's own load, torch's first (so onnx's RSS leaves out the libraries torch loaded).
+* **sentiment backends** (``TrainedHeadSentiment`` on a CPU): its encoder in torch fp32, as the ONNX
+  export and as the export's int8 copy, timed side by side the same way; each with its accuracy on
+  the same held-out reviews and the change against torch fp32 (``accuracy_delta``). The summary
+  counts an int8 row toward a goal only when it keeps quality (``keeps_quality``).
 """
 
 from __future__ import annotations
@@ -407,14 +411,20 @@ def benchmark_kind(
     from stylerec.conf import stylerec_settings
     from stylerec.ml import registry
     from stylerec.ml.registry import KINDS
+    from stylerec.ml.sentiment import TrainedHeadSentiment
+    from stylerec.ml.text import TransformerTextEncoder
 
     class_setting, options_setting = KINDS[kind]
     class_path = getattr(stylerec_settings, class_setting)
     rows: list[Row] = []
     for device in devices:
-        if kind == "text" and device == "cpu" and _is_transformer_text_encoder(class_path):
+        if kind == "text" and device == "cpu" and _is_configured(kind, TransformerTextEncoder):
             options = dict(getattr(stylerec_settings, options_setting) or {})
             rows += text_backend_rows(class_path, options, batch_sizes, repeats, quantize, log)
+            continue
+        if kind == "sentiment" and device == "cpu" and _is_configured(kind, TrainedHeadSentiment):
+            options = dict(getattr(stylerec_settings, options_setting) or {})
+            rows += sentiment_backend_rows(class_path, options, batch_sizes, repeats, sentiment_sample, log)
             continue
         if device == "cpu":
             factory: Callable[[], Any] = lambda: registry.get(kind)  # noqa: E731 - what the app runs
@@ -548,48 +558,35 @@ def _int8_rows(
 FIDELITY_TEXTS = 128
 
 
-def _is_transformer_text_encoder(class_path: str) -> bool:
+def _is_configured(kind: str, cls: type) -> bool:
+    """Whether the host's class for ``kind`` is ``cls`` or a subclass of it."""
     from stylerec.conf import stylerec_settings
-    from stylerec.ml.text import TransformerTextEncoder
+    from stylerec.ml.registry import KINDS
 
     try:
-        cls = stylerec_settings.import_class("TEXT_ENCODER")
+        configured = stylerec_settings.import_class(KINDS[kind][0])
     except Exception:  # noqa: BLE001 - the generic path reports a broken setting
         return False
-    return isinstance(cls, type) and issubclass(cls, TransformerTextEncoder)
+    return isinstance(configured, type) and issubclass(configured, cls)
 
 
 def onnx_int8_copy(encoder: Any, folder: str, *, keep_ffn_output: bool = False) -> tuple[Any, int]:
     """A shallow copy of an ONNX-backed ``TransformerTextEncoder`` running a dynamically quantized
-    copy of its export (int8 weights per output channel, ``onnxruntime.quantization``), written to
-    ``folder``; and how many MatMuls were quantized. ``keep_ffn_output`` leaves the feed-forward
-    output projections in fp32 (where int8 loses the most)."""
-    import onnx
-    import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    copy of its export (``text.quantize_int8``), written to ``folder``; and how many MatMuls were
+    quantized. ``keep_ffn_output`` leaves the feed-forward output projections in fp32 (where int8
+    loses the most)."""
+    from pathlib import Path
+
+    from stylerec.ml.text import ffn_output_matmuls, open_onnx_session, quantize_int8
 
     source = encoder.onnx_path()
-    graph = onnx.load(str(source), load_external_data=False).graph
-    weights = {init.name for init in graph.initializer}
-    matmuls = [n for n in graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)]
-    keep = [
-        n.name
-        for n in matmuls
-        if keep_ffn_output and "/output/dense/" in n.name and "/attention/" not in n.name
-    ]
-    target = os.path.join(folder, f"int8{'-ffn-fp32' if keep_ffn_output else ''}.onnx")
-    quantize_dynamic(
-        str(source), target, weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=keep
-    )
-    session = encoder._session
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = session.get_session_options().intra_op_num_threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    keep = ffn_output_matmuls(source) if keep_ffn_output else []
+    target = Path(folder) / f"int8{'-ffn-fp32' if keep_ffn_output else ''}.onnx"
+    quantized = quantize_int8(source, target, keep=keep)
+    threads = encoder._session.get_session_options().intra_op_num_threads
     q = copy.copy(encoder)
-    q._session = ort.InferenceSession(target, options, providers=["CPUExecutionProvider"])
-    return q, len(matmuls) - len(keep)
+    q._session = open_onnx_session(target, threads=threads, device="cpu")
+    return q, quantized
 
 
 def cosine_agreement(reference: Any, other: Any) -> dict[str, float]:
@@ -658,44 +655,105 @@ def text_backend_rows(
     try:
         fidelity_texts = sample_texts(FIDELITY_TEXTS)
         reference = torch_fp32.encode(fidelity_texts)
-        agreement = [cosine_agreement(reference, c[3].encode(fidelity_texts)) for c in candidates]
-        rows: list[Row] = []
-        for n in batch_sizes:
-            log(f"  text cpu batch {n}: {', '.join(c[0] for c in candidates)} side by side")
-            calls = [make_call("text", c[3], n) for c in candidates]
-            for call in calls:  # warm-up
-                call()
-            times: list[list[float]] = [[] for _ in candidates]
-            for _ in range(repeats):
-                for i, call in enumerate(calls):
-                    t0 = time.perf_counter()
-                    call()
-                    times[i].append(time.perf_counter() - t0)
-            medians = [statistics.median(t) for t in times]
-            for (_, backend, precision, encoder, load_seconds, peak, note), median, agree in zip(
-                candidates, medians, agreement, strict=True
-            ):
-                rows.append(
-                    Row(
-                        "text",
-                        class_path,
-                        str(encoder.version),
-                        "cpu",
-                        precision,
-                        n,
-                        round(items_per_call("text", n) / median, 2),
-                        round(median * n / items_per_call("text", n), 4),
-                        repeats,
-                        None if load_seconds is None else round(load_seconds, 2),
-                        peak,
-                        accuracy={**agree, "fidelity_texts": len(fidelity_texts)},
-                        note=f"{note}x{medians[0] / median:.2f} vs torch fp32 (side by side, same rounds)",
-                        backend=backend,
-                    )
-                )
-        return rows
+        agreement = [
+            {
+                **cosine_agreement(reference, c[3].encode(fidelity_texts)),
+                "fidelity_texts": len(fidelity_texts),
+            }
+            for c in candidates
+        ]
+        return side_by_side_rows("text", class_path, candidates, agreement, batch_sizes, repeats, log)
     finally:
         tmp.cleanup()
+
+
+Candidate = tuple[str, str, str, Any, float | None, float | None, str]
+# (label, backend, precision, model, load_s, peak_rss_mb, note)
+
+
+def side_by_side_rows(
+    kind: str,
+    class_path: str,
+    candidates: Sequence[Candidate],
+    accuracy: Sequence[dict[str, float]],
+    batch_sizes: Sequence[int],
+    repeats: int,
+    log: Callable[[str], None],
+) -> list[Row]:
+    """Every candidate timed in the same rounds (module docstring, "text backends"): per batch size
+    one warm-up call each, then ``repeats`` rounds in which each candidate runs once in turn; each
+    row's note gives its median against the first candidate's."""
+    rows: list[Row] = []
+    for n in batch_sizes:
+        log(f"  {kind} cpu batch {n}: {', '.join(c[0] for c in candidates)} side by side")
+        calls = [make_call(kind, c[3], n) for c in candidates]
+        for call in calls:  # warm-up
+            call()
+        times: list[list[float]] = [[] for _ in candidates]
+        for _ in range(repeats):
+            for i, call in enumerate(calls):
+                t0 = time.perf_counter()
+                call()
+                times[i].append(time.perf_counter() - t0)
+        medians = [statistics.median(t) for t in times]
+        reference = candidates[0][0]
+        for (_, backend, precision, model, load_seconds, peak, note), median, agree in zip(
+            candidates, medians, accuracy, strict=True
+        ):
+            rows.append(
+                Row(
+                    kind,
+                    class_path,
+                    str(model.version),
+                    "cpu",
+                    precision,
+                    n,
+                    round(items_per_call(kind, n) / median, 2),
+                    round(median * n / items_per_call(kind, n), 4),
+                    repeats,
+                    None if load_seconds is None else round(load_seconds, 2),
+                    peak,
+                    accuracy=dict(agree),
+                    note=f"{note}x{medians[0] / median:.2f} vs {reference} (side by side, same rounds)",
+                    backend=backend,
+                )
+            )
+    return rows
+
+
+def sentiment_backend_rows(
+    class_path: str,
+    options: dict[str, Any],
+    batch_sizes: Sequence[int],
+    repeats: int,
+    sample_size: int,
+    log: Callable[[str], None] = print,
+) -> list[Row]:
+    """The trained sentiment head's encoder run by torch, by onnxruntime and by onnxruntime in
+    dynamic int8 (``EncoderClassifier``), timed side by side; accuracy of each on the same held-out
+    labelled reviews, and its change against torch fp32 (what decides ``DEFAULT_CPU_PRECISION``)."""
+    from stylerec.ml.sentiment import TrainedHeadSentiment
+
+    options = {k: v for k, v in options.items() if k not in ("backend", "precision")}
+    candidates: list[Candidate] = []
+    for backend, precision in (("torch", "fp32"), ("onnx", "fp32"), ("onnx", "int8")):
+        model = TrainedHeadSentiment(**options, backend=backend, precision=precision)
+        with PeakRss() as mem:
+            t0 = time.perf_counter()
+            model.predict(["warm up"])  # loads the encoder (and makes the export the first time)
+            load_s = time.perf_counter() - t0
+        ran = {enc.backend for enc in model._encoders.values()} or {backend}
+        note = "" if ran == {backend} else f"{backend} unavailable, ran {', '.join(sorted(ran))}; "
+        candidates.append(
+            (f"{backend} {precision}", ",".join(sorted(ran)), precision, model, load_s, mem.peak_mb, note)
+        )
+    sample = labelled_sample(sample_size)
+    accuracy: list[dict[str, float]] = []
+    for c in candidates:
+        accuracy.append({"accuracy": round(sentiment_accuracy(c[3], sample), 4), "n": len(sample)})
+    for agree in accuracy:
+        agree["accuracy_delta"] = round(agree["accuracy"] - accuracy[0]["accuracy"], 4)
+    return side_by_side_rows("sentiment", class_path, candidates, accuracy, batch_sizes, repeats, log)
 
 
 def machine_info() -> dict[str, Any]:
@@ -725,8 +783,28 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+# int8 counts toward a goal only where it keeps quality (issue #12): a sentiment model's accuracy
+# within 0.005 of fp32's on the same reviews, an encoder's vectors within cosine 0.99 of fp32's on
+# every fidelity text.
+INT8_MAX_ACCURACY_LOSS = 0.005
+INT8_MIN_COSINE = 0.99
+
+
+def keeps_quality(row: Row) -> bool:
+    if row.precision == "fp32":
+        return True
+    if row.precision != "int8":
+        return False
+    if "accuracy_delta" in row.accuracy:
+        return row.accuracy["accuracy_delta"] >= -INT8_MAX_ACCURACY_LOSS
+    if "min_cosine_to_torch_fp32" in row.accuracy:
+        return row.accuracy["min_cosine_to_torch_fp32"] >= INT8_MIN_COSINE
+    return False
+
+
 def summarise(rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
-    """Best CPU fp32 throughput per kind against its goal."""
+    """Best CPU throughput per kind against its goal, of fp32 and of the int8 rows that keep
+    quality (``keeps_quality``)."""
     out: dict[str, dict[str, Any]] = {}
     for kind, goal in GOALS.items():
         cpu = [
@@ -734,7 +812,7 @@ def summarise(rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
             for r in rows
             if r.kind == kind
             and r.device == "cpu"
-            and r.precision == "fp32"
+            and keeps_quality(r)
             and r.items_per_s
             and r.input_px in (None, IMAGE_SIDE.get(kind))  # the goals are set at these sizes
         ]
@@ -746,6 +824,7 @@ def summarise(rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
                 "at_batch_size": best.batch_size,
                 "input_px": best.input_px,
                 "met": bool(best.items_per_s and best.items_per_s >= goal),
+                "precision": best.precision,
             }
             if best.backend:
                 out[kind]["backend"] = best.backend

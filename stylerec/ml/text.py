@@ -26,6 +26,7 @@ import shutil
 import threading
 import uuid
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ BACKENDS = ("auto", "onnx", "torch")
 # makes a new fingerprint, so old exports are left alone and a new one is made.
 ONNX_RECIPE = "masked-mean-pooled/opset17/torchscript-eager/v1"
 ONNX_FILE = "model.onnx"
+ONNX_INT8_FILE = "model.int8-ffn-fp32.onnx"  # dynamic int8 per output channel (onnx_int8), made once
 ONNX_MARKER = "export.json"
 # An export is used only when it reproduces torch on a check batch: cosine at least this.
 ONNX_MIN_COSINE = 0.9999
@@ -141,10 +143,14 @@ def export_fingerprint(model_path: str, config: Any) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
-def onnx_export(model_path: str, tokenizer: Any, target: Path) -> Path:
+def onnx_export(
+    model_path: str, tokenizer: Any, target: Path, *, load_model: Callable[[], Any] | None = None
+) -> Path:
     """Export ``model_path`` (an ``AutoModel`` checkpoint) with masked mean pooling to
     ``target/model.onnx``, once: dynamic batch and sequence axes, opset 17, the TorchScript
     exporter (the dynamo one needs onnxscript), eager attention (one graph for every mask).
+    ``load_model`` builds the torch module instead (a base checkpoint with fine-tuned layers put
+    in, loaded with eager attention); ``model_path`` then only names it in logs and errors.
 
     The file is written in a temporary folder next to ``target``, checked against torch on a
     padded and an unpadded batch (``ONNX_MIN_COSINE``) and renamed into place, so a loader never
@@ -159,7 +165,7 @@ def onnx_export(model_path: str, tokenizer: Any, target: Path) -> Path:
         partial = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.partial"
         partial.mkdir()
         try:
-            info = _export_into(model_path, tokenizer, partial)
+            info = _export_into(model_path, tokenizer, partial, load_model)
             (partial / ONNX_MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")
             try:
                 partial.rename(target)
@@ -172,11 +178,17 @@ def onnx_export(model_path: str, tokenizer: Any, target: Path) -> Path:
         return target / ONNX_FILE
 
 
-def _export_into(model_path: str, tokenizer: Any, folder: Path) -> dict[str, Any]:
+def _export_into(
+    model_path: str, tokenizer: Any, folder: Path, load_model: Callable[[], Any] | None
+) -> dict[str, Any]:
     import torch
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(model_path, attn_implementation="eager").eval().float()
+    if load_model is None:
+        model = AutoModel.from_pretrained(model_path, attn_implementation="eager")
+    else:
+        model = load_model()
+    model = model.eval().float()
     accepted = inspect.signature(model.forward).parameters
     names = [
         n
@@ -253,6 +265,97 @@ def _check_export(pooled: Any, tokenizer: Any, names: list[str], path: Path) -> 
     return {"mean_cosine": round(float(every.mean()), 6), "min_cosine": round(float(every.min()), 6)}
 
 
+def quantize_int8(source: Path, target: Path, *, keep: Sequence[str] = ()) -> int:
+    """Write a dynamically quantized copy of the export ``source`` to ``target``: int8 weights per
+    output channel for every MatMul with a weight (``onnxruntime.quantization``), except the nodes
+    named in ``keep``. Returns how many MatMuls were quantized."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(source), load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+    matmuls = [n.name for n in graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)]
+    quantize_dynamic(
+        str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=list(keep)
+    )
+    return len([name for name in matmuls if name not in set(keep)])
+
+
+def ffn_output_matmuls(source: Path) -> list[str]:
+    """The feed-forward output projections of an export (``.../output/dense/MatMul``, not the
+    attention's): the MatMuls where int8 loses the most."""
+    import onnx
+
+    graph = onnx.load(str(source), load_external_data=False).graph
+    return [
+        n.name
+        for n in graph.node
+        if n.op_type == "MatMul" and "/output/dense/" in n.name and "/attention/" not in n.name
+    ]
+
+
+def onnx_int8(export: Path) -> Path:
+    """The int8 copy beside an export (``ONNX_INT8_FILE``), made once: every MatMul but the
+    feed-forward output projections (``ffn_output_matmuls``), which stay fp32. Quantizing those too
+    cost the sentiment head 0.010 of accuracy on one check set; kept, every set stayed within
+    0.005 of fp32 (benchmarks/results/models.json). Written under another name and renamed into
+    place, like the export itself."""
+    target = Path(export).with_name(ONNX_INT8_FILE)
+    with _export_lock:
+        if not target.is_file():
+            partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
+            try:
+                quantize_int8(Path(export), partial, keep=ffn_output_matmuls(Path(export)))
+                partial.rename(target)
+            finally:
+                partial.unlink(missing_ok=True)
+    return target
+
+
+def open_onnx_session(path: Path, *, threads: int | None, device: str) -> Any:
+    """An onnxruntime session on ``path``, tuned for a machine whose CPUs are shared."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or usable_cpus()
+    options.inter_op_num_threads = 1
+    # Busy-waiting threads are faster only on an idle machine; a worker shares its CPUs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot open the ONNX export {path} ({exc}); delete {path.parent} to export again"
+        ) from exc
+
+
+def onnx_pooled(
+    session: Any, tokenizer: Any, texts: Sequence[str], *, batch_size: int, max_length: int
+) -> np.ndarray:
+    """(n, hidden) masked-mean-pooled vectors of ``texts`` from an export's session, in length-sorted
+    batches with little padding (``textutil.tokenized_batches``)."""
+    names = [i.name for i in session.get_inputs()]
+    out: np.ndarray | None = None
+    for idx, arrays in tokenized_batches(
+        tokenizer,
+        texts,
+        order=range(len(texts)),
+        batch_size=batch_size,
+        max_length=max_length,
+        device=None,
+        return_tensors="np",
+    ):
+        pooled = session.run(None, {name: np.asarray(arrays[name], dtype=np.int64) for name in names})[0]
+        if out is None:
+            out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
+        out[list(idx)] = pooled
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
 def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
@@ -315,7 +418,6 @@ class TransformerTextEncoder:
         self._lock = threading.Lock()
         self._model: Any = None
         self._session: Any = None
-        self._onnx_inputs: list[str] = []
         self._backend: str | None = None
         self._tokenizer: Any = None
         self._device: str | None = None
@@ -375,7 +477,7 @@ class TransformerTextEncoder:
             self._tokenizer = tokenizer
             if self._wants_onnx():
                 try:
-                    self._session, self._onnx_inputs = self._open_onnx()
+                    self._session = self._open_onnx()
                     self._backend = "onnx"
                     return
                 except Exception as exc:  # noqa: BLE001 - any failure of the fast path falls back
@@ -407,28 +509,11 @@ class TransformerTextEncoder:
         """Where this checkpoint's ONNX export is kept (made by the first load if missing)."""
         return model_dir() / self.label / export_fingerprint(self.model_path, self.config) / ONNX_FILE
 
-    def _open_onnx(self) -> tuple[Any, list[str]]:
-        import onnxruntime as ort
-
+    def _open_onnx(self) -> Any:
         path = self.onnx_path()
         if not (path.parent / ONNX_MARKER).is_file():
             onnx_export(self.model_path, self._tokenizer, path.parent)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self.threads or usable_cpus()
-        options.inter_op_num_threads = 1
-        # Busy-waiting threads are faster only on an idle machine; a worker shares its CPUs.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        providers = ["CPUExecutionProvider"]
-        if self.device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        try:
-            session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:
-            raise ModelLoadError(
-                f"cannot open the ONNX export {path} ({exc}); delete {path.parent} to export again"
-            ) from exc
-        return session, [i.name for i in session.get_inputs()]
+        return open_onnx_session(path, threads=self.threads, device=self.device)
 
     def _token_limit(self) -> int:
         limits = [self.max_length, getattr(self.config, "max_position_embeddings", None)]
@@ -443,21 +528,13 @@ class TransformerTextEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         self._load()
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
         limit = self._token_limit()
         if self._session is not None:
-            for idx, arrays in tokenized_batches(
-                self._tokenizer,
-                texts,
-                order=range(len(texts)),
-                batch_size=self.batch_size,
-                max_length=limit,
-                device=None,
-                return_tensors="np",
-            ):
-                feeds = {name: np.asarray(arrays[name], dtype=np.int64) for name in self._onnx_inputs}
-                out[idx] = self._session.run(None, feeds)[0]
-            return _l2_normalise(out)
+            pooled = onnx_pooled(
+                self._session, self._tokenizer, texts, batch_size=self.batch_size, max_length=limit
+            )
+            return _l2_normalise(pooled)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
         import torch
 
         with torch.inference_mode():

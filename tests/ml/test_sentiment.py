@@ -244,6 +244,58 @@ def test_head_output_contract_and_bad_input(trained_dir):
         assert r.label == ("positive" if r.score > 0.2 else "negative" if r.score < -0.2 else "neutral")
 
 
+MIXED = ["质量很好，穿着很舒服", "a dull, lifeless film", "Love the colour but the zip broke", "一般般"]
+
+
+def test_encoder_runs_through_onnx_on_a_cpu_with_torch_scores(trained_dir, settings, tmp_path, monkeypatch):
+    """The fine-tuned encoder is exported once (base + tuned layers) and onnxruntime gives
+    torch's probabilities; a later load opens the file without exporting again; int8 runs its
+    quantized copy beside it."""
+    from stylerec.ml import text as text_module
+
+    settings.STYLEREC = {**getattr(settings, "STYLEREC", {}), "MODEL_DIR": str(tmp_path)}
+    torch_p = TrainedHeadSentiment(path=trained_dir, backend="torch").probabilities(MIXED, language="zh")
+    onnx_model = TrainedHeadSentiment(path=trained_dir, precision="fp32")  # backend "auto": onnx on a CPU
+    onnx_p = onnx_model.probabilities(MIXED, language="zh")
+    [encoder] = onnx_model._encoders.values()
+    assert encoder.backend == "onnx" and encoder.onnx_path().is_file()
+    assert encoder.onnx_path().is_relative_to(tmp_path / "sentiment-onnx")
+    np.testing.assert_allclose(onnx_p, torch_p, atol=1e-4)
+
+    def no_second_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(text_module, "onnx_export", no_second_export)
+    again = TrainedHeadSentiment(path=trained_dir, precision="fp32")
+    np.testing.assert_allclose(again.probabilities(MIXED, language="zh"), onnx_p, atol=1e-6)
+    int8 = TrainedHeadSentiment(path=trained_dir)  # the default on a CPU (DEFAULT_CPU_PRECISION)
+    int8_p = int8.probabilities(MIXED, language="zh")
+    [quantized] = int8._encoders.values()
+    assert quantized.backend == "onnx" and quantized.precision == "int8"
+    assert (encoder.onnx_path().parent / text_module.ONNX_INT8_FILE).is_file()
+    assert np.all((int8_p > 0) & (int8_p < 1))
+
+
+def test_a_failed_export_falls_back_to_torch(trained_dir, settings, tmp_path, monkeypatch, caplog):
+    from stylerec.ml import text as text_module
+
+    settings.STYLEREC = {**getattr(settings, "STYLEREC", {}), "MODEL_DIR": str(tmp_path)}
+
+    def broken(*args, **kwargs):
+        raise ModelLoadError("no exporter here")
+
+    monkeypatch.setattr(text_module, "onnx_export", broken)
+    model = TrainedHeadSentiment(path=trained_dir)
+    with caplog.at_level("WARNING", logger="stylerec.ml.sentiment"):
+        p = model.probabilities(MIXED, language="zh")
+    [encoder] = model._encoders.values()
+    assert encoder.backend == "torch" and "ONNX backend is not available" in caplog.text
+    reference = TrainedHeadSentiment(path=trained_dir, backend="torch").probabilities(MIXED, language="zh")
+    np.testing.assert_allclose(p, reference, atol=1e-6)
+    with pytest.raises(ValueError, match="precision"):
+        TrainedHeadSentiment(path=trained_dir, precision="int4").probabilities(MIXED, language="zh")
+
+
 def test_loader_takes_the_newest_valid_version(trained_dir, tmp_path):
     root = tmp_path / "sentiment"
     [original] = [p for p in trained_dir.iterdir() if (p / "manifest.json").exists()]

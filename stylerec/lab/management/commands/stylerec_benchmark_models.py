@@ -78,7 +78,7 @@ class Command(BaseCommand):
                     repeats=repeats,
                     devices=devices,
                     quantize=not options["no_int8"],
-                    sentiment_sample=100 if quick else 400,
+                    sentiment_sample=100 if quick else 2000,
                     log=lambda msg: self.stdout.write(msg),
                 )
             except Exception as exc:  # one broken kind must not lose the others' numbers
