@@ -281,6 +281,7 @@ class Command(BaseCommand):
         timings: dict[str, float] = {}
 
         text_index = next(i for i in product_model._meta.indexes if i.fields == ["text_embedding"])
+        connection.ensure_connection()  # a fresh test or command may not have opened it yet
         raw = connection.connection
         info = TypeInfo.fetch(raw, "vector")
         started = time.perf_counter()
