@@ -172,6 +172,7 @@ def train_head(
     estimate_only: bool = False,
     warm_start: Path | None = None,
     epochs: int | None = None,
+    train_layers: int | None = None,
 ) -> Path | None:
     """Train one head per language on the train split, measure it on the test split, and save
     both under ``output_dir/<version>/``. Returns the version directory.
@@ -183,7 +184,8 @@ def train_head(
     ``estimate_only`` stops there (and returns None). ``warm_start`` (a version directory) starts
     each fine-tuned encoder from that version's layers instead of the base model's, for
     ``epochs`` more epochs (default: the recipe's; 0 keeps them and refits the rest); the
-    manifest records where they came from.
+    manifest records where they came from. ``train_layers`` fine-tunes that many top layers
+    instead of the recipe's number (layers the warm start did not train start from the base).
     """
     import shutil
     import uuid
@@ -192,10 +194,16 @@ def train_head(
     if recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {sorted(RECIPES)}, not {recipe!r}")
     output_dir = Path(output_dir) if output_dir is not None else model_dir() / "sentiment"
+    chosen = {
+        lang: {**spec, "train_layers": int(train_layers)}
+        if train_layers is not None and "train_layers" in spec
+        else spec
+        for lang, spec in RECIPES[recipe].items()
+    }
     started = time.monotonic()
     splits = _load_splits(languages, data, limit, test_limit)
     trainer = _HeadTrainer(progress, show_progress, warm_start=warm_start, epochs=epochs)
-    estimate = sum(trainer.estimate(lang, RECIPES[recipe][lang], *splits[lang]) for lang in languages)
+    estimate = sum(trainer.estimate(lang, chosen[lang], *splits[lang]) for lang in languages)
     progress(
         f"recipe {recipe!r} on {trainer.device} ({_threads()} threads): this run should take about "
         f"{_duration(estimate)} on this machine"
@@ -209,13 +217,13 @@ def train_head(
         training: dict[str, Any] = {}
         data_info: dict[str, Any] = {}
         # heads that fine-tune an encoder first: another language's head may read it
-        for language in sorted(languages, key=lambda lang: "encoder_from" in RECIPES[recipe][lang]):
+        for language in sorted(languages, key=lambda lang: "encoder_from" in chosen[lang]):
             train, test = splits[language]
             x_train = [truncate(normalise(t)) for t, _ in train]
             y_train = np.array([y for _, y in train])
-            stack = _stack_rows(RECIPES[recipe][language], data)
+            stack = _stack_rows(chosen[language], data)
             specs[language], arrays, training[language] = trainer.fit(
-                language, RECIPES[recipe][language], x_train, y_train, tmp_dir, stack
+                language, chosen[language], x_train, y_train, tmp_dir, stack
             )
             # numpy's stub has a keyword allow_pickle: bool, so mypy rejects any **dict of arrays.
             np.savez_compressed(tmp_dir / f"{language}.npz", **arrays)  # type: ignore[arg-type]
@@ -228,12 +236,12 @@ def train_head(
             }
             if stack is not None:
                 data_info[language]["stack_set"] = {
-                    "source": RECIPES[recipe][language]["stack_set"],
+                    "source": chosen[language]["stack_set"],
                     "examples": len(stack),
                     "sha256": _rows_fingerprint(stack),
                 }
         created = datetime.now(UTC)
-        recipes = {lang: RECIPES[recipe][lang] for lang in languages}
+        recipes = {lang: chosen[lang] for lang in languages}
         fingerprint = hashlib.sha256(
             json.dumps([data_info, recipes, trainer.versions], sort_keys=True).encode()
         )
@@ -796,19 +804,24 @@ class _HeadTrainer:
         assert self.warm_start is not None
         source = find_head(self.warm_start)
         state = load_file(os.fspath(source / filename))
+        from_base = []
         for j, layer in enumerate(top):
             prefix = f"encoder.layer.{first + j}."
             own = {k[len(prefix) :]: v.float() for k, v in state.items() if k.startswith(prefix)}
+            if not own:  # trained below the warm start's layers: starts from the base model
+                from_base.append(first + j)
+                continue
             if set(own) != set(layer.state_dict()):
-                raise ValueError(
-                    f"{source / filename} has no fine-tuned layer {first + j}: train without a warm start"
-                )
+                raise ValueError(f"{source / filename} has an incomplete fine-tuned layer {first + j}")
             layer.load_state_dict(own)
+        if len(from_base) == len(top):
+            raise ValueError(f"{source / filename} has none of the layers to train: start without it")
         head.weight.data.copy_(state["classifier.weight"].float())
         head.bias.data.copy_(state["classifier.bias"].float())
         self.warm_started[f"{language}-encoder"] = {
             **_provenance(source, filename, language),
             "epochs_after": self.epochs,
+            "layers_from_base": from_base,
         }
 
     def _lower_cache(

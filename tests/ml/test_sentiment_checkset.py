@@ -80,3 +80,13 @@ def test_warm_start_keeps_or_continues_the_encoder_layers(tiny_zh_recipe, tmp_pa
     assert TrainedHeadSentiment(path=more).predict(["质量很好"])[0].score != 0
     with pytest.raises(ValueError, match="warm start"):
         train("d", epochs=0)
+    # one more layer than the warm start trained: it starts from the base model's, the rest from
+    # the warm start's, and the manifest says which
+    deeper = train("e", warm_start=first, epochs=1, train_layers=2)
+    manifest = json.loads((deeper / "manifest.json").read_text())
+    assert manifest["recipes"]["zh"]["train_layers"] == 2
+    assert manifest["warm_start"]["zh-encoder"]["layers_from_base"] == [0]
+    from safetensors.numpy import load_file
+
+    stored = load_file(deeper / layers)
+    assert {k.split(".")[2] for k in stored if k.startswith("encoder.layer.")} == {"0", "1"}
