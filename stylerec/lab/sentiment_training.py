@@ -486,26 +486,31 @@ class _HeadTrainer:
         batch_size = recipe["batch_size"]
         probe = order[max(0, mid - batch_size) : mid + batch_size] or order
         batches = [probe[i : i + batch_size] for i in range(0, len(probe), batch_size)]
-        tokens = sum(len(ids[i]) for i in probe)
         top = torch.nn.ModuleList(copy.deepcopy(layers[first:])).train().requires_grad_(True)
-        t_lower = t_step = 0.0
+        # per-token seconds of each timed batch; the fastest is kept, so that a moment of other
+        # work on the machine (a test run, a backup) does not multiply the whole estimate
+        lower_rates: list[float] = []
+        step_rates: list[float] = []
         for n, members in enumerate([batches[0], *batches]):  # the first, untimed, warms up
             inputs = tokenizer.pad([{"input_ids": ids[i]} for i in members], return_tensors="pt").to(
                 self.device
             )
+            tokens = sum(len(ids[i]) for i in members)
             t0 = time.perf_counter()
             with torch.inference_mode():
                 hidden = _lower_forward(net, first, inputs["input_ids"], inputs["attention_mask"])
-            t_lower += (time.perf_counter() - t0) if n else 0.0
+            t_lower = time.perf_counter() - t0
             t0 = time.perf_counter()
             h = hidden.clone().float()
             mask = additive_mask(inputs["attention_mask"], h.dtype)
             for layer in top:
                 h = layer_forward(layer, h, mask)
             mean_pool(h, inputs["attention_mask"]).sum().backward()
-            t_step += (time.perf_counter() - t0) if n else 0.0
-        per_token_lower = t_lower / tokens
-        per_token_step = t_step / tokens * 1.1  # + the optimizer
+            if n:
+                lower_rates.append(t_lower / tokens)
+                step_rates.append((time.perf_counter() - t0) / tokens)
+        per_token_lower = min(lower_rates)
+        per_token_step = min(step_rates) * 1.1  # + the optimizer
         per_token_full = per_token_lower + per_token_step / 3.0
         train_tokens = n_train * mean_tokens
         epochs = recipe["epochs"] if self.epochs is None else self.epochs
