@@ -140,6 +140,7 @@ def _preview_rows(
                 "score_rank": (score_positions or {}).get(pk),
                 "score": item.score,
                 "reason": item.reasons[0].text if item.reasons else "",
+                "aspect_note": item.aspect_note.text if item.aspect_note else "",  # as the card shows it
                 "contributions": [(name, item.contributions.get(name, 0.0)) for name in SIGNALS],
                 "moved": moved,
             }

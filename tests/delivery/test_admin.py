@@ -98,6 +98,26 @@ def test_preview_ranks_saved_and_unsaved_profile_side_by_side_with_contributions
     assert profile.w_popularity == 0.0 and profile.w_history == 1.0
 
 
+def test_preview_shows_the_fit_note_a_customer_would_see(staff_client, catalog):
+    from stylerec.models import get_product_model
+
+    get_product_model().objects.update(
+        aspect_summary=[{"aspect": "fit", "verdict": "runs small", "reviews": 4, "polarity": -1}]
+    )
+    profile = RankingProfile.objects.create(name="baseline", is_active=True)
+    data = form_data(profile)
+    data.update(
+        preview_profile_id=str(profile.pk),
+        preview_customer="",
+        preview_product=str(catalog[0].pk),
+        preview_block="similar",
+        preview_k="4",
+    )
+    html = staff_client.post(PREVIEW, data).content.decode()
+    shown = len(re.findall(r'data-product="(\d+)"', html))
+    assert shown and html.count('<div class="aspect-note">Fit: runs small (4 reviews)</div>') == shown
+
+
 def test_preview_reports_form_errors_instead_of_failing(staff_client):
     profile = RankingProfile.objects.create(name="baseline")
     data = form_data(profile, mmr_lambda="7")
