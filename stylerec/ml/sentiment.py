@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -351,7 +350,7 @@ class EncoderClassifier:
     ) -> None:
         from transformers import AutoTokenizer
 
-        from stylerec.ml.text import BACKENDS
+        from stylerec.ml.text import BACKENDS, wants_onnx
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
@@ -380,10 +379,7 @@ class EncoderClassifier:
         self._lock = threading.Lock()
         self._net: Any = None
         self._session: Any = None
-        wants_onnx = backend == "onnx" or (
-            backend == "auto" and self.device == "cpu" and importlib.util.find_spec("onnxruntime") is not None
-        )
-        if wants_onnx:
+        if wants_onnx(backend, self.device):
             try:
                 self._session = self._open_onnx(threads)
             except Exception as exc:  # noqa: BLE001 - any failure of the fast path falls back

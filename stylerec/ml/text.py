@@ -312,6 +312,14 @@ def onnx_int8(export: Path) -> Path:
     return target
 
 
+def wants_onnx(backend: str, device: str) -> bool:
+    """Whether a model with the ``backend`` option (``BACKENDS``) should try onnxruntime first:
+    asked for, or ``"auto"`` on a CPU with onnxruntime installed (torch on CUDA)."""
+    if backend == "auto":
+        return device == "cpu" and importlib.util.find_spec("onnxruntime") is not None
+    return backend == "onnx"
+
+
 def open_onnx_session(path: Path, *, threads: int | None, device: str) -> Any:
     """An onnxruntime session on ``path``, tuned for a machine whose CPUs are shared."""
     import onnxruntime as ort
@@ -452,11 +460,7 @@ class TransformerTextEncoder:
         return "onnx" if self._wants_onnx() else "torch"
 
     def _wants_onnx(self) -> bool:
-        if self.backend_option == "torch":
-            return False
-        if self.backend_option == "onnx":
-            return True
-        return self.device == "cpu" and importlib.util.find_spec("onnxruntime") is not None
+        return wants_onnx(self.backend_option, self.device)
 
     def load(self) -> None:
         """Load the tokenizer and the model now (otherwise the first ``encode`` does)."""

@@ -56,6 +56,17 @@ def test_change_page_has_the_live_preview_panel(staff_client):
     assert "A/B dashboard" in html
 
 
+def similar_preview(profile, product) -> dict[str, str]:
+    """The preview panel's fields: the "similar" block of ``product``, 4 items, no customer."""
+    return {
+        "preview_profile_id": str(profile.pk),
+        "preview_customer": "",
+        "preview_product": str(product.pk),
+        "preview_block": "similar",
+        "preview_k": "4",
+    }
+
+
 def test_preview_ranks_saved_and_unsaved_profile_side_by_side_with_contributions(staff_client, catalog):
     profile = RankingProfile.objects.create(
         name="baseline", is_active=True, w_popularity=0.0, max_per_category=0
@@ -73,13 +84,7 @@ def test_preview_ranks_saved_and_unsaved_profile_side_by_side_with_contributions
         w_freshness=0,
         mmr_lambda=1.0,
     )
-    data.update(
-        preview_profile_id=str(profile.pk),
-        preview_customer="",
-        preview_product=str(catalog[0].pk),
-        preview_block="similar",
-        preview_k="4",
-    )
+    data.update(similar_preview(profile, catalog[0]))
     response = staff_client.post(PREVIEW, data)
     assert response.status_code == 200
     html = response.content.decode()
@@ -105,14 +110,7 @@ def test_preview_shows_the_fit_note_a_customer_would_see(staff_client, catalog):
         aspect_summary=[{"aspect": "fit", "verdict": "runs small", "reviews": 4, "polarity": -1}]
     )
     profile = RankingProfile.objects.create(name="baseline", is_active=True)
-    data = form_data(profile)
-    data.update(
-        preview_profile_id=str(profile.pk),
-        preview_customer="",
-        preview_product=str(catalog[0].pk),
-        preview_block="similar",
-        preview_k="4",
-    )
+    data = {**form_data(profile), **similar_preview(profile, catalog[0])}
     html = staff_client.post(PREVIEW, data).content.decode()
     shown = len(re.findall(r'data-product="(\d+)"', html))
     assert shown and html.count('<div class="aspect-note">Fit: runs small (4 reviews)</div>') == shown
