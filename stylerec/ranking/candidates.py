@@ -9,6 +9,7 @@ returns a full pool. Both settings are transaction-local (``SET LOCAL``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,12 +17,12 @@ from typing import Any
 
 import numpy as np
 from django.db import connections, transaction
-from django.db.models import IntegerField, Q, QuerySet, Value
-from pgvector.django import CosineDistance
+from django.db.models import Q, QuerySet
+from pgvector.django import CosineDistance, VectorField
 
 from stylerec.cache import cache_get, cache_set
 from stylerec.conf import stylerec_settings
-from stylerec.db import read_alias
+from stylerec.db import product_table, read_alias, rows_fetch
 from stylerec.models import get_product_model
 
 TRENDING_POOL = 500  # ids kept in the cached trending list per (category, stock) filter
@@ -58,11 +59,68 @@ def product_queryset(filters: CandidateFilter) -> QuerySet:
 
 def filters_where(filters: CandidateFilter) -> tuple[str, list[Any]]:
     """``product_queryset(filters)``'s WHERE clause as SQL on the (unaliased) product table, for
-    raw reads that must apply the same rules (``ranking.pools``)."""
-    qs = product_queryset(filters)
+    raw reads that must apply the same rules (``ranking.pools``). Django's compiler costs about
+    1.5 ms, a tenth of a pooled block, so the rules are compiled once per shape (stock, category,
+    blocked categories, product model, database) and the excluded ids, which differ for every
+    customer, go in as one array parameter."""
+    model = get_product_model()
+    sql, params = _rules_where(
+        model._meta.label,
+        read_alias(),
+        filters.in_stock_only,
+        filters.category,
+        filters.blocked_categories,
+    )
+    if not filters.exclude_ids:
+        return sql, list(params)
+    table, pk = product_table()
+    return f"{sql} AND NOT ({table}.{pk} = ANY(%s))", [*params, sorted(filters.exclude_ids)]
+
+
+@functools.lru_cache(maxsize=256)
+def _rules_where(
+    model_label: str, alias: str, in_stock_only: bool, category: str | None, blocked: frozenset[str]
+) -> tuple[str, tuple[Any, ...]]:
+    del model_label, alias  # cache keys: product_queryset reads both
+    qs = product_queryset(
+        CandidateFilter(in_stock_only=in_stock_only, category=category, blocked_categories=blocked)
+    )
     compiler = qs.query.get_compiler(using=qs.db)
     sql, params = compiler.compile(qs.query.where)
-    return sql, list(params)
+    return sql, tuple(params)
+
+
+def ids_passing(*, ids: list[int], filters: CandidateFilter) -> list[int]:
+    """``ids`` that pass the hard filters, in the given order."""
+    if not ids:
+        return []
+    table, pk = product_table()
+    where, params = filters_where(filters)
+    sql = f"SELECT {table}.{pk} FROM {table} WHERE {table}.{pk} = ANY(%s) AND {where}"
+    kept = {pid for (pid,) in rows_fetch(sql, [list(ids), *params])}
+    return [pid for pid in ids if pid in kept]
+
+
+def products_shown(ids: list[int]) -> dict[int, Any]:
+    """The products a block shows, by id, with every column but their vectors: one raw read.
+    ``in_bulk`` compiles its query each time (about 1.5 ms, more than the read itself)."""
+    model = get_product_model()
+    table, pk = product_table()
+    rows = model.objects.using(read_alias()).raw(
+        f"SELECT {_display_columns(model._meta.label)} FROM {table} WHERE {pk} = ANY(%s)", [list(ids)]
+    )
+    return {product.pk: product for product in rows}
+
+
+@functools.lru_cache(maxsize=8)
+def _display_columns(model_label: str) -> str:
+    del model_label  # the cache key: the product model is swappable
+    quote = connections[read_alias()].ops.quote_name  # a swapped model may name a column "order"
+    return ", ".join(
+        quote(field.column)
+        for field in get_product_model()._meta.concrete_fields
+        if not isinstance(field, VectorField)
+    )
 
 
 @contextmanager
@@ -116,23 +174,39 @@ class NearestSearch:
 
 
 def candidates_nearest_many(*, searches: list[NearestSearch], filters: CandidateFilter) -> list[int]:
-    """The candidates of several vector searches, as one SQL statement (``UNION ALL`` of the
-    filtered HNSW scans, each with its own ``ORDER BY … LIMIT``): one round trip instead of one
-    per source. Ids come search by search, nearest first, each once. Run it inside
-    ``hnsw_search()``."""
-    parts = [
-        _nearest_ordered(vector=search.vector, field_name=search.field_name, filters=filters)
-        .annotate(source=Value(i, output_field=IntegerField()))
-        .values_list("pk", "source", "distance")[: search.limit]
-        for i, search in enumerate(searches)
-        if search.vector is not None and search.limit > 0
-    ]
-    if not parts:
+    """The candidates of several vector searches, as one SQL statement (``nearest_many_sql``): one
+    round trip instead of one per source. Ids come search by search, nearest first, each once.
+    Run it inside ``hnsw_search()``."""
+    statement = nearest_many_sql(searches=searches, filters=filters)
+    if statement is None:
         return []
-    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
     # relaxed_order may return a scan's rows slightly out of order: sorted here, as pgvector advises
-    ordered = sorted(rows, key=lambda row: (row[1], float(row[2])))
+    ordered = sorted(rows_fetch(*statement), key=lambda row: (row[1], float(row[2])))
     return list(dict.fromkeys(int(pid) for pid, _, _ in ordered))
+
+
+def nearest_many_sql(
+    *, searches: list[NearestSearch], filters: CandidateFilter
+) -> tuple[str, list[Any]] | None:
+    """``UNION ALL`` of the filtered HNSW scans, each with its own ``ORDER BY distance LIMIT``, as
+    raw SQL (rows: id, search number, cosine distance); None when no search has a vector. Written
+    out rather than compiled by Django: compiling six querysets and their union cost more than
+    a scan. The limit is a literal, so a prepared statement's generic plan still knows it."""
+    table, pk = product_table()
+    where, where_params = filters_where(filters)
+    model = get_product_model()
+    parts: list[str] = []
+    params: list[Any] = []
+    for i, search in enumerate(searches):
+        if search.vector is None or search.limit <= 0:
+            continue
+        column = model._meta.get_field(search.field_name).column
+        parts.append(
+            f"(SELECT {table}.{pk}, {i} AS source, {column} <=> %s AS distance FROM {table} "
+            f"WHERE {where} AND {column} IS NOT NULL ORDER BY distance LIMIT {int(search.limit)})"
+        )
+        params += [np.asarray(search.vector, dtype=np.float32), *where_params]
+    return (" UNION ALL ".join(parts), params) if parts else None
 
 
 def candidates_trending(*, filters: CandidateFilter, limit: int) -> list[int]:

@@ -103,7 +103,7 @@ def context_load_with(
         queries.append(_viewed_query(product_id))
     if owner.known:
         owner_sql, owner_params = owner.sql()
-        pref_owner_sql, _ = owner.sql("p")
+        preferences_sql, preferences_params = _preferences_from(owner)
         recent_owner_sql, _ = owner.sql("i")
         queries += [
             (
@@ -111,10 +111,8 @@ def context_load_with(
                 owner_params,
             ),
             (
-                f"SELECT s.slug, s.name, p.weight, p.source, s.text_embedding "
-                f"FROM {_table(StylePreference)} p JOIN {_table(Style)} s ON s.id = p.style_id "
-                f"WHERE s.is_active AND {pref_owner_sql}",
-                owner_params,
+                f"SELECT s.slug, s.name, p.weight, p.source, s.text_embedding {preferences_sql}",
+                preferences_params,
             ),
             (
                 # Recent positive interactions; each product's title and vector come once, with
@@ -188,6 +186,23 @@ def context_load_with(
             if pid in found
         ]
     return ctx, extra_rows
+
+
+def _preferences_from(owner: Owner) -> tuple[str, list[object]]:
+    """FROM and WHERE of the customer's preferences (``p``) for active styles (``s``)."""
+    owner_sql, params = owner.sql("p")
+    return (
+        f"FROM {_table(StylePreference)} p JOIN {_table(Style)} s ON s.id = p.style_id "
+        f"WHERE s.is_active AND {owner_sql}",
+        params,
+    )
+
+
+def preferred_slugs_sql(owner: Owner) -> tuple[str, list[object]]:
+    """An SQL text[] of the slugs the customer has a preference for (what ``ctx.styles`` is made
+    of), for statements sent before the context is known (``ranking.pools``)."""
+    sql, params = _preferences_from(owner)
+    return f"ARRAY(SELECT s.slug {sql})", params
 
 
 def _viewed_query(product_id: int) -> tuple[str, list[object]]:

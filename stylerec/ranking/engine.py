@@ -12,7 +12,7 @@ from stylerec.cache import cache_get
 from stylerec.conf import stylerec_settings
 from stylerec.customers import Owner
 from stylerec.db import read_alias, reading_from
-from stylerec.models import RankingProfile, Style, get_product_model
+from stylerec.models import RankingProfile, Style
 from stylerec.ranking.candidates import (
     CandidateFilter,
     NearestSearch,
@@ -21,7 +21,8 @@ from stylerec.ranking.candidates import (
     candidates_same_category,
     candidates_trending,
     hnsw_search,
-    product_queryset,
+    ids_passing,
+    products_shown,
 )
 from stylerec.ranking.collaborative import (
     POPULARITY_MAX_KEY,
@@ -106,14 +107,6 @@ def collab_candidates(*, seeds: dict[int, float], neighbours: Neighbours, limit:
         for other, score in neighbours.get(seed, []):
             scored[other] = max(scored.get(other, 0.0), weight * score)
     return [pid for pid, _ in sorted(scored.items(), key=lambda item: -item[1])][:limit]
-
-
-def ids_passing(*, ids: list[int], filters: CandidateFilter) -> list[int]:
-    """``ids`` that pass the hard filters, in the given order."""
-    if not ids:
-        return []
-    kept = set(product_queryset(filters).filter(pk__in=ids).values_list("pk", flat=True))
-    return [pid for pid in ids if pid in kept]
 
 
 def _styles_with_vectors(ctx: CustomerContext) -> list:
@@ -286,8 +279,12 @@ def _recommend(
             return served
     # The pool grows by what may be held back as a repeat, so that k still holds without them.
     pool_size = max(int(profile.candidate_pool), 4 * k, 20) + len(avoid)
-    # Both neighbour relations of every seed in one cache round trip, shared by generation and scoring.
-    lookup, extra = neighbours_lookup(product_ids=collab_seeds(ctx), extra_keys=[POPULARITY_MAX_KEY])
+    # Both neighbour relations of every seed in one cache round trip, shared by generation and
+    # scoring. A block with a pool reads only what is cached: its pool build (asked for above, or
+    # done, if the pool was only too thin for the filters) computes the missing lists.
+    lookup, extra = neighbours_lookup(
+        product_ids=collab_seeds(ctx), extra_keys=[POPULARITY_MAX_KEY], compute_missing=not pooled
+    )
     gen = GENERATORS[request.block](ctx=ctx, filters=filters, pool=pool_size, lookup=lookup)
     if len([pid for pid in gen.ids if pid not in avoid]) < k and request.block not in NO_FALLBACK:
         before = len(gen.ids)
@@ -298,7 +295,7 @@ def _recommend(
     ids = pins + [pid for pid in gen.ids if pid not in set(pins)]
     items: list[RecommendedItem] = []
     if ids and k:
-        pool = pool_load(product_ids=ids, ctx=ctx)
+        pool = pool_load(product_ids=ids, ctx=ctx, styles=gen.styles)
         collaborative, factor, sequence = learned_signals(
             pool=pool, ctx=ctx, block=request.block, relations=gen.relations, lookup=lookup, profile=profile
         )
@@ -347,7 +344,7 @@ def _recommend_from_pool(
     pins = [p for p in rules.pins if p not in filters.exclude_ids]
     missing = ids_passing(ids=[p for p in pins if p not in set(pool.ids.tolist())], filters=filters)
     if missing:  # pinned products the pool lacks: read as the direct path would, no stored signals
-        extra = pool_load(product_ids=missing, ctx=ctx)
+        extra = pool_load(product_ids=missing, ctx=ctx, styles=ctx.styles)
         pool = pool_concat(pool, extra)
         zeros = np.zeros(len(extra))
         collaborative, factor, sequence = (np.concatenate([column, zeros]) for column in stored_columns)
@@ -436,7 +433,7 @@ def pool_compute(*, owner: Owner, block: str, profile: RankingProfile) -> Stored
     gen = GENERATORS[block](
         ctx=ctx, filters=filters, pool=max(int(profile.candidate_pool), 20), lookup=lookup
     )
-    pool = pool_load(product_ids=gen.ids, ctx=ctx)
+    pool = pool_load(product_ids=gen.ids, ctx=ctx, styles=())  # the style signal is not stored
     collaborative, factor, sequence = learned_signals(
         pool=pool, ctx=ctx, block=block, relations=gen.relations, lookup=lookup, profile=None
     )
@@ -499,12 +496,7 @@ def _rank(
     )
     # The chosen products' rows, with their stored ``aspect_summary`` (read here, for k rows, rather
     # than in ``pool_select`` for every candidate: only the shown items carry a note).
-    products = (
-        get_product_model()
-        .objects.using(read_alias())
-        .defer("text_embedding", "image_embedding")
-        .in_bulk([int(pool.ids[i]) for i in chosen])
-    )
+    products = products_shown([int(pool.ids[i]) for i in chosen])
     style_names = {slug: taste.name for slug, taste in ctx.styles.items()}
     if styles_from_viewed:
         style_names.update(

@@ -23,6 +23,7 @@ from stylerec.customers import Owner
 from stylerec.db import product_table
 from stylerec.models import CandidatePool as CandidatePoolRow
 from stylerec.ranking.candidates import CandidateFilter, filters_where
+from stylerec.ranking.context import preferred_slugs_sql
 from stylerec.ranking.signals import CandidatePool, image_cosine_sql, pool_select
 
 # Blocks whose candidates depend on the customer alone: these have pools. The others are keyed by
@@ -113,14 +114,25 @@ def pool_queries(
         if viewed_id
         else "NULL::float8"
     )
+    style_keys, style_params = preferred_slugs_sql(owner)
     products_sql = pool_select(
         where=f"{table}.{pk} = ANY(({pool_row('product_ids')})::bigint[]) AND {passing_sql}",
         visual_history="NULL::float8",  # stored
         visual_context=visual_context,
+        style_keys=style_keys,
     )
     return [
         (pool_row("product_ids, signals, sources, inputs, built_at"), [*owner_params, block]),
-        (products_sql, [*([viewed_id] if viewed_id else []), *owner_params, block, *passing_params]),
+        (
+            products_sql,
+            [
+                *style_params,
+                *([viewed_id] if viewed_id else []),
+                *owner_params,
+                block,
+                *passing_params,
+            ],
+        ),
     ]
 
 

@@ -4,9 +4,19 @@ import numpy as np
 import pytest
 from django.db import connection
 
+from stylerec.db import rows_fetch
 from stylerec.ml.dims import TEXT_DIM
 from stylerec.models import get_product_model
-from stylerec.ranking.candidates import CandidateFilter, candidates_nearest, hnsw_search, nearest_queryset
+from stylerec.ranking.candidates import (
+    CandidateFilter,
+    NearestSearch,
+    candidates_nearest,
+    candidates_nearest_many,
+    hnsw_search,
+    ids_passing,
+    nearest_many_sql,
+    nearest_queryset,
+)
 
 N_PRODUCTS = 400
 
@@ -83,3 +93,42 @@ def test_without_iterative_scan_the_same_query_comes_back_short(catalog):
         )
         assert "stylerec_product_text_hnsw" in qs.explain()
         assert len(list(qs)) < 10
+
+
+@pytest.mark.django_db
+def test_the_served_statement_scans_the_hnsw_index_and_keeps_k_through_prepared_plans(catalog, settings):
+    """Serving sends its scans as raw SQL (``nearest_many_sql``), which psycopg prepares after a few
+    runs: every scan must use the index, and the filters and exclusions hold run after run."""
+    settings.STYLEREC = {**settings.STYLEREC, "HNSW_EF_SEARCH": 10}
+    in_stock = set(get_product_model().objects.filter(stock__gt=0).values_list("pk", flat=True))
+    excluded = frozenset(sorted(in_stock)[:3])
+    filters = CandidateFilter(in_stock_only=True, exclude_ids=excluded)
+    searches = [
+        NearestSearch(catalog[3], "text_embedding", 10),
+        NearestSearch(catalog[5], "text_embedding", 5),
+    ]
+    with hnsw_search():
+        _no_seqscan()
+        sql, params = nearest_many_sql(searches=searches, filters=filters)
+        plan = "\n".join(row[0] for row in rows_fetch(f"EXPLAIN {sql}", params))
+        assert plan.count("stylerec_product_text_hnsw") == 2, plan
+        for _ in range(8):  # past psycopg's prepare threshold and PostgreSQL's custom-plan runs
+            found = candidates_nearest_many(searches=searches, filters=filters)
+            assert len(found) >= 10
+            assert set(found) <= in_stock - excluded
+
+
+@pytest.mark.django_db
+def test_filters_compiled_once_per_shape_still_tell_categories_and_exclusions_apart():
+    from tests.factories import make_product
+
+    shirt, dress, gone = (make_product(category=c) for c in ("Shirt", "Dress", "Shirt"))
+    ids = [shirt.pk, dress.pk, gone.pk]
+    assert ids_passing(ids=ids, filters=CandidateFilter(category="Shirt")) == [shirt.pk, gone.pk]
+    assert ids_passing(ids=ids, filters=CandidateFilter(category="Dress")) == [dress.pk]
+    assert ids_passing(
+        ids=ids, filters=CandidateFilter(category="Shirt", exclude_ids=frozenset({gone.pk}))
+    ) == [shirt.pk]
+    assert ids_passing(ids=ids, filters=CandidateFilter(blocked_categories=frozenset({"Shirt"}))) == [
+        dress.pk
+    ]

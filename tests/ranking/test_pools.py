@@ -19,7 +19,12 @@ from stylerec.lab.evaluation.datasets import EvalDataset, InteractionLog
 from stylerec.lab.evaluation.stylerec_model import stylerec_rank
 from stylerec.models import CandidatePool, get_product_model
 from stylerec.ranking.candidates import CandidateFilter
-from stylerec.ranking.collaborative import collaborative_refresh, popularity_max
+from stylerec.ranking.collaborative import (
+    collaborative_refresh,
+    cooccurrence_compute,
+    neighbours_forget,
+    popularity_max,
+)
 from stylerec.ranking.context import context_load
 from stylerec.ranking.engine import recommend as engine_recommend
 from stylerec.ranking.pools import POOL_BLOCKS, pool_queries, stored_from_rows, stored_signals_apply
@@ -209,6 +214,33 @@ def test_a_missing_pool_is_built_at_once_in_eager_mode(active_profile):
     assert not first.from_pool and len(first.items) == 3  # the direct path served meanwhile
     assert CandidatePool.objects.filter(user=user).count() == len(POOL_BLOCKS)
     assert recommend(user_id=user.pk, k=3).from_pool  # the build dropped the cached list
+
+
+def test_a_block_waiting_for_its_pool_computes_no_neighbour_list_and_its_build_does(active_profile):
+    """The direct path of a pooled block reads the neighbour lists that are cached; the pool build
+    it asks for computes the rest. A product block (no pool) still computes its seed's list."""
+    active_profile(only={"collaborative": 1.0})
+    products = _catalog(6)
+    user, other = make_user(), make_user()
+    for product in products[:4]:
+        interaction_record(kind="view", user=other, product_id=product.pk)
+    interaction_record(kind="view", user=user, product_id=products[0].pk)
+    CandidatePool.objects.filter(user=user).delete()
+    neighbours_forget(product_ids=[p.pk for p in products])
+    computed = mock.Mock(wraps=cooccurrence_compute)
+    with (
+        mock.patch("stylerec.ranking.collaborative.cooccurrence_compute", computed),
+        mock.patch("stylerec.receivers.candidate_pools_request") as wanted,
+    ):
+        served = recommend(user_id=user.pk, k=3)
+        assert not served.from_pool and not computed.called
+        assert wanted.call_args.kwargs["owner"] == Owner(user_id=user.pk)
+        candidate_pools_build(user_id=user.pk)  # what the worker then runs
+        assert computed.called
+        computed.reset_mock()
+        neighbours_forget(product_ids=[p.pk for p in products])
+        recommend(user_id=user.pk, k=3, block="similar", product_id=products[1].pk)
+        assert computed.called
 
 
 def test_the_sweep_ends_old_session_pools_and_rebuilds_stale_ones(active_profile):

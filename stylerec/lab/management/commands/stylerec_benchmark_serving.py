@@ -175,7 +175,7 @@ class Command(BaseCommand):
             "--in-current-database", action="store_true", help="Load into the current database."
         )
         parser.add_argument(
-            "--profile", action="store_true", help="Print a cProfile of the uncached requests."
+            "--profile", action="store_true", help="Print cProfiles of the uncached requests (pooled, cold)."
         )
         parser.add_argument("--output", type=Path, default=Path("benchmarks/results/serving.json"))
 
@@ -498,7 +498,7 @@ class Command(BaseCommand):
             uncached, sizes, from_pool, hits = self._serve([r for _, r in timed], profile=opts["profile"])
             cached, _, _, cached_hits = self._serve([r for _, r in timed])
             cold_requests = [self._request(data, i, opts["k"], category=None) for i in cold]
-            cold_ms, cold_sizes, cold_pool, _ = self._serve(cold_requests)
+            cold_ms, cold_sizes, cold_pool, _ = self._serve(cold_requests, profile=opts["profile"])
             # A generator of its own: the draws of the other measurements stay as they were.
             viewed_rng = np.random.default_rng([opts["seed"], 1])
             product_blocks = {
@@ -588,19 +588,13 @@ class Command(BaseCommand):
         )
 
     def _floor(self, data: dict[str, Any], i: int, k: int, *, category: str | None) -> float:
-        """One bare filtered HNSW top-k for the customer's profile vector: what serving cannot beat."""
-        from stylerec.ranking.candidates import CandidateFilter, hnsw_search, nearest_queryset
+        """One bare filtered HNSW top-k for the customer's profile vector, through the statement
+        serving sends (``nearest_many_sql`` with one search): what serving cannot beat."""
+        from stylerec.ranking.candidates import CandidateFilter, hnsw_search
 
         started = time.perf_counter()
         with hnsw_search():
-            list(
-                nearest_queryset(
-                    vector=data["profile_vectors"][i],
-                    field_name="text_embedding",
-                    filters=CandidateFilter(category=category),
-                    limit=k,
-                )
-            )
+            _nearest(vector=data["profile_vectors"][i], filters=CandidateFilter(category=category), k=k)
         return time.perf_counter() - started
 
     def _serve(
@@ -886,7 +880,8 @@ class Command(BaseCommand):
         }
 
     def _recall(self, opts: dict[str, Any], rng: np.random.Generator, data: dict[str, Any]) -> dict[str, Any]:
-        from stylerec.ranking.candidates import CandidateFilter, hnsw_search, nearest_queryset
+        from stylerec.db import rows_fetch
+        from stylerec.ranking.candidates import CandidateFilter, NearestSearch, hnsw_search, nearest_many_sql
 
         k = opts["k"]
         picks = rng.choice(
@@ -909,25 +904,21 @@ class Command(BaseCommand):
             for i in picks:
                 vector, filters = data["profile_vectors"][i], make_filter()
                 with hnsw_search():
-                    approx = list(
-                        nearest_queryset(vector=vector, field_name="text_embedding", filters=filters, limit=k)
-                    )
+                    approx = _nearest(vector=vector, filters=filters, k=k)
                 with transaction.atomic():
                     with connection.cursor() as cursor:  # exact: no index, a full scan and sort
                         cursor.execute("SET LOCAL enable_indexscan = off")
                         cursor.execute("SET LOCAL enable_bitmapscan = off")
-                    exact = list(
-                        nearest_queryset(vector=vector, field_name="text_embedding", filters=filters, limit=k)
-                    )
+                    exact = _nearest(vector=vector, filters=filters, k=k)
                 hits.append(len(set(approx) & set(exact)) / max(len(exact), 1))
             result[name] = round(float(np.mean(hits)), 4)
         with hnsw_search():  # does the planner pick the index by itself at this size?
-            plan = nearest_queryset(
-                vector=data["profile_vectors"][0],
-                field_name="text_embedding",
+            statement = nearest_many_sql(
+                searches=[NearestSearch(data["profile_vectors"][0], "text_embedding", k)],
                 filters=CandidateFilter(category=data["categories"][0]),
-                limit=k,
-            ).explain()
+            )
+            assert statement is not None
+            plan = "\n".join(row[0] for row in rows_fetch(f"EXPLAIN {statement[0]}", statement[1]))
         return {
             "recall_at_10": result,
             "recall_queries": len(picks),
@@ -1016,3 +1007,10 @@ def _ef_search() -> int:
     from stylerec.conf import stylerec_settings
 
     return int(stylerec_settings.HNSW_EF_SEARCH)
+
+
+def _nearest(*, vector: Any, filters: Any, k: int) -> list[int]:
+    """The served statement's top-k of one vector (``candidates_nearest_many``, one search)."""
+    from stylerec.ranking.candidates import NearestSearch, candidates_nearest_many
+
+    return candidates_nearest_many(searches=[NearestSearch(vector, "text_embedding", k)], filters=filters)
