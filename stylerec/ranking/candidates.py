@@ -117,7 +117,7 @@ def _display_columns(model_label: str) -> str:
     del model_label  # the cache key: the product model is swappable
     quote = connections[read_alias()].ops.quote_name  # a swapped model may name a column "order"
     return ", ".join(
-        quote(field.column)
+        quote(str(field.column))  # concrete fields all have one
         for field in get_product_model()._meta.concrete_fields
         if not isinstance(field, VectorField)
     )
@@ -200,7 +200,9 @@ def nearest_many_sql(
     for i, search in enumerate(searches):
         if search.vector is None or search.limit <= 0:
             continue
-        column = model._meta.get_field(search.field_name).column
+        field = model._meta.get_field(search.field_name)
+        assert isinstance(field, VectorField), f"{search.field_name} is not a vector column"
+        column = field.column
         parts.append(
             f"(SELECT {table}.{pk}, {i} AS source, {column} <=> %s AS distance FROM {table} "
             f"WHERE {where} AND {column} IS NOT NULL ORDER BY distance LIMIT {int(search.limit)})"
