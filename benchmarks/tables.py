@@ -47,6 +47,19 @@ PRODUCERS = {
         "python manage.py stylerec_benchmark_serving --candidate-pool 60 "
         "--output benchmarks/results/serving_pool60.json"
     ),
+    "serving_rerun.json": (
+        "python manage.py stylerec_benchmark_serving --no-worker "
+        "--output benchmarks/results/serving_rerun.json"
+    ),
+    # The serving code before this session's clean-up of its Python costs, run beside it.
+    "serving_before_dabb172.json": (
+        "git worktree add /tmp/old dabb172 && cd /tmp/old && python manage.py stylerec_benchmark_serving "
+        "--no-worker --output serving_before_dabb172.json"
+    ),
+    "serving_before_dabb172_rerun.json": (
+        "git worktree add /tmp/old dabb172 && cd /tmp/old && python manage.py stylerec_benchmark_serving "
+        "--no-worker --output serving_before_dabb172_rerun.json"
+    ),
     "sentiment_eval.json": "python manage.py stylerec_eval_text",
     "preference_eval.json": "python manage.py stylerec_eval_text",
     "load.json": "python manage.py stylerec_load_test --seconds 30",
@@ -66,6 +79,11 @@ TITLES = {
     "serving.json": "Serving latency and HNSW recall",
     "serving_1m.json": "Serving latency and HNSW recall at 1M products",
     "serving_pool60.json": "Serving latency and HNSW recall, candidate pool 60",
+    "serving_rerun.json": "Serving latency and HNSW recall, second run (no worker)",
+    "serving_before_dabb172.json": "Serving latency, the code before this change (dabb172), same machine",
+    "serving_before_dabb172_rerun.json": (
+        "Serving latency, the code before this change (dabb172), same machine, second run"
+    ),
     "sentiment_eval.json": "Sentiment model accuracy and text speed",
     "preference_eval.json": "Preference extraction check set",
     "load.json": "Load test: a product page with blocks and the recommendations API on gunicorn",
