@@ -909,7 +909,12 @@ class Command(BaseCommand):
                     with connection.cursor() as cursor:  # exact: no index, a full scan and sort
                         cursor.execute("SET LOCAL enable_indexscan = off")
                         cursor.execute("SET LOCAL enable_bitmapscan = off")
-                    exact = _nearest(vector=vector, filters=filters, k=k)
+                    # its own statement text: a prepared plan of the indexed query must not serve it
+                    sql, params = nearest_many_sql(
+                        searches=[NearestSearch(vector, "text_embedding", k)], filters=filters
+                    ) or ("", [])
+                    rows = rows_fetch(f"{sql} /* exact, no index */", params)
+                    exact = [int(pid) for pid, _, _ in sorted(rows, key=lambda row: float(row[2]))]
                 hits.append(len(set(approx) & set(exact)) / max(len(exact), 1))
             result[name] = round(float(np.mean(hits)), 4)
         with hnsw_search():  # does the planner pick the index by itself at this size?
