@@ -384,6 +384,7 @@ def render_serving(data: dict[str, Any], level: int) -> str:
             f"p50 ≤ {fmt(goals.get('cached_p50_ms'))} ms",
             met(goals_met.get("cached_p50_ms")),
         ),
+        *_serving_django_cache_rows(data),
         ("recall@10, no filter", fmt(data["recall_at_10"].get("no_filter")), "", ""),
         (
             "recall@10, category filter",
@@ -403,6 +404,20 @@ def render_serving(data: dict[str, Any], level: int) -> str:
         ),
     ]
     return table(["measure", "value", "goal", ""], rows)
+
+
+def _serving_django_cache_rows(data: dict[str, Any]) -> list:
+    djangos = data.get("cached_ms_djangos_redis_backend")
+    if not djangos:
+        return []
+    return [
+        (
+            "cached p50 / p99 (ms), the same hits through Django's own RedisCache",
+            f"{fmt(djangos['p50'])} / {fmt(djangos['p99'])}",
+            "",
+            "",
+        )
+    ]
 
 
 def _serving_pool_rows(data: dict[str, Any], goals: dict[str, Any], goals_met: dict[str, Any]) -> list:

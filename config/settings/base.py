@@ -161,7 +161,8 @@ CELERY_IMPORTS = ("stylerec.ranking.tasks",)  # not an app's tasks.py, so autodi
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, with one Redis client per pool instead of one per call
+            "BACKEND": "stylerec.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }

@@ -160,3 +160,31 @@ def test_with_a_broker_the_profile_refresh_goes_through_a_task_after_commit(
     # once, through the pipeline's task (its Interaction receiver stands aside for interaction_record)
     assert sent == [("stylerec.customer_profile_refresh", (user.pk, ""))]
     assert recommend(user_id=user.pk).cached is False  # invalidated without waiting for the worker
+
+
+def test_stylerecs_redis_backend_serves_blocks_with_one_client_per_pool(settings):
+    """``stylerec.cache.RedisCache`` is Django's, but keeps one Redis client instead of building
+    one per call; against a real Redis, a block is cached and served from it, and an event still
+    invalidates it."""
+    import uuid
+
+    from django.core.cache import caches
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "stylerec_redis": {
+            "BACKEND": "stylerec.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/12",  # entries expire (CACHE_TIMEOUT)
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}",
+        },
+    }
+    settings.STYLEREC = {**settings.STYLEREC, "CACHE_ALIAS": "stylerec_redis"}
+    cache = caches["stylerec_redis"]
+    client = cache._cache.get_client(write=True)
+    assert cache._cache.get_client(write=True) is client and cache._cache.get_client() is client
+    make_product(direction=1)
+    user = make_user()
+    assert recommend(user_id=user.pk).cached is False
+    assert recommend(user_id=user.pk).cached is True
+    interaction_record(kind="view", user=user, product_id=make_product(direction=2).pk)
+    assert recommend(user_id=user.pk).cached is False

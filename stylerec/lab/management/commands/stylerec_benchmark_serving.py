@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import numpy as np
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.test.utils import override_settings
 from django.utils import timezone
@@ -32,6 +32,8 @@ from stylerec.ml.dims import TEXT_DIM
 BENCH_DATABASE = "stylerec_bench"
 KIND_MIX = (("view", 0.6), ("click", 0.2), ("cart", 0.1), ("purchase", 0.1))
 UNCACHED_P99_MS = 15.0  # any block's first request: for_you from its pool, similar, bought_together
+DJANGOS_ALIAS = "stylerec_bench_djangos"  # the cached pass through Django's own RedisCache
+
 GOALS = {
     "uncached_p99_ms": UNCACHED_P99_MS,
     "similar_uncached_p99_ms": UNCACHED_P99_MS,
@@ -185,6 +187,11 @@ class Command(BaseCommand):
         self.cache_settings = cache_settings
         stylerec = {**getattr(settings, "STYLEREC", {}), "CACHE_ALIAS": "stylerec_bench"}
         caches = {**settings.CACHES, "stylerec_bench": cache_settings}
+        if cache_settings.get("BACKEND") == "stylerec.cache.RedisCache":
+            # Django's own backend on the same Redis and keys (both pickle alike), for the cached
+            # pass side by side (``_serve_cached``)
+            djangos = "django.core.cache.backends.redis.RedisCache"
+            caches[DJANGOS_ALIAS] = {**cache_settings, "BACKEND": djangos}
         with override_settings(CACHES=caches, STYLEREC=stylerec):
             try:
                 report = self._run_in_database(opts)
@@ -225,7 +232,7 @@ class Command(BaseCommand):
                 redis.Redis.from_url(candidate, socket_connect_timeout=0.5).ping()
                 return (
                     {
-                        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                        "BACKEND": "stylerec.cache.RedisCache",
                         "LOCATION": candidate,
                         "KEY_PREFIX": self.key_prefix,
                     },
@@ -496,7 +503,7 @@ class Command(BaseCommand):
             timed = list(zip(pooled[20:], in_stock[20:], strict=True))
             floor = [self._floor(data, i, opts["k"], category=None) for i, _ in timed]
             uncached, sizes, from_pool, hits = self._serve([r for _, r in timed], profile=opts["profile"])
-            cached, _, _, cached_hits = self._serve([r for _, r in timed])
+            cached, django_cached, cached_hits = self._serve_cached([r for _, r in timed])
             cold_requests = [self._request(data, i, opts["k"], category=None) for i in cold]
             cold_ms, cold_sizes, cold_pool, _ = self._serve(cold_requests, profile=opts["profile"])
             # A generator of its own: the draws of the other measurements stay as they were.
@@ -534,6 +541,9 @@ class Command(BaseCommand):
                 "cold_ms": ms(cold_ms),
                 "cold_from_pool_share": round(cold_pool / max(len(cold_ms), 1), 3),
                 "cached_ms": ms(cached),
+                # the same hits through Django's own RedisCache, in turns with stylerec's (which
+                # keeps one Redis client per pool, Django's builds one per call); None without Redis
+                "cached_ms_djangos_redis_backend": ms(django_cached) if django_cached else None,
                 **{f"{block}_uncached_ms": ms(product_blocks[block][0]) for block in PRODUCT_BLOCKS},
                 # bought_together has no fallback: a short block costs less, so its size goes beside
                 "product_blocks_items_mean": {
@@ -596,6 +606,33 @@ class Command(BaseCommand):
         with hnsw_search():
             _nearest(vector=data["profile_vectors"][i], filters=CandidateFilter(category=category), k=k)
         return time.perf_counter() - started
+
+    def _serve_cached(self, requests: list[Any]) -> tuple[list[float], list[float], int]:
+        """The cached pass: each request through stylerec's backend and, when Redis is the cache,
+        through Django's own ``RedisCache`` (which builds a Redis client per call), in turns (which
+        goes first alternates), so the two see the same machine. Returns both timings and the hits
+        of stylerec's."""
+        from stylerec.selectors import recommendations_for
+
+        stylerec = dict(settings.STYLEREC)
+        djangos = {**stylerec, "CACHE_ALIAS": DJANGOS_ALIAS} if DJANGOS_ALIAS in settings.CACHES else None
+        ours: list[float] = []
+        theirs: list[float] = []
+        hits = 0
+        for i, request in enumerate(requests):
+            turns = [(ours, stylerec), (theirs, djangos)]
+            for times, alias_settings in turns if i % 2 == 0 else turns[::-1]:
+                if alias_settings is None:
+                    continue
+                with override_settings(STYLEREC=alias_settings):
+                    started = time.perf_counter()
+                    result = recommendations_for(request)
+                    times.append(time.perf_counter() - started)
+                if times is ours:
+                    hits += int(result.cached)
+                elif not result.cached:
+                    raise CommandError("Django's backend missed an entry stylerec's had cached")
+        return ours, theirs, hits
 
     def _serve(
         self, requests: list[Any], *, profile: bool = False
